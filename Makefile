@@ -1,0 +1,41 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# rvdpa: Rust vDPA parents and an mdev bridge for Linux 7.2.
+#
+# This is the front door. The kernel build itself happens in a work tree and
+# an object tree under $(RVDPA_CACHE) (default ~/.cache/rvdpa), outside this
+# clone, with this repository laid over the pinned kernel source.
+#
+#   make setup      install the toolchain and fetch the kernel source
+#   make kernel     build the kernel and modules (FLAVOUR=debug for KASAN etc.)
+#   make demo       setup + kernel, then show a simulated vDPA device at work
+#   make check      the whole test suite; ends with "N passed, N failed"
+#   make vm CMD='...'  run a command in a guest with our kernel
+#   make tree       print the path of the kernel work tree (to apply patches by hand)
+#   make help       this text
+
+FLAVOUR ?= base
+T := tools/rvdpa
+
+.PHONY: help setup kernel demo check vm tree clean-cache
+
+help:
+	@sed -n '/^#   make/s/^#   //p' Makefile
+
+setup:
+	@$(T)/setup.sh
+
+kernel: setup
+	@$(T)/build.sh --flavour $(FLAVOUR)
+
+demo: kernel
+	@$(T)/demo.sh --flavour $(FLAVOUR)
+
+check: setup
+	@$(T)/run-tests.sh --flavour $(FLAVOUR)
+
+vm:
+	@$(T)/vm.sh --flavour $(FLAVOUR) -- $(if $(CMD),$(CMD),uname -a)
+
+tree:
+	@$(T)/sync-tree.sh

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The whole test suite: builds the kernel and the kselftests, boots a guest,
+# runs the vdpa kselftests (and reports this boot's KUnit results), checks the
+# guest's kernel log for splats, and prints "N passed, N failed[, N skipped]".
+# Exits non-zero on any failure.
+#
+# Usage: run-tests.sh [--flavour base|debug]
+# Results and logs: out/results/ in the repository (RVDPA_RESULTS overrides).
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+flavour=base
+[ "${1:-}" = --flavour ] && flavour=$2
+
+"$(dirname "$0")/build.sh" --flavour "$flavour"
+work=$("$(dirname "$0")/sync-tree.sh")
+out=$RVDPA_CACHE/build/$flavour
+results=${RVDPA_RESULTS:-$RVDPA_TOP/out/results}
+rm -rf "$results"
+mkdir -p "$results"
+results=$(cd "$results" && pwd)
+
+log "building the kselftests"
+rvdpa_make_args
+make -s -C "$work" O="$out" "${RVDPA_MAKE_ARGS[@]}" headers
+make -s -C "$work/tools/testing/selftests" TARGETS=vdpa O="$RVDPA_CACHE/ksft-$flavour" \
+	KHDR_INCLUDES="-isystem $out/usr/include" CC=gcc \
+	INSTALL_PATH="$results/kselftest" install >/dev/null
+
+log "running the tests in a guest (TCG unless RVDPA_KVM=1)"
+start=$(date +%s)
+status=0
+RVDPA_RESULTS="$results" "$(dirname "$0")/vm.sh" --flavour "$flavour" --log "$results/console.log" -- \
+	bash -c "cd '$results/kselftest' && ./run_kselftest.sh > '$results/kselftest.tap' 2>&1;
+		dmesg > '$results/dmesg.log'" >/dev/null || status=$?
+log "guest ran for $(($(date +%s) - start)) s"
+
+python3 "$(dirname "$0")/summarize.py" --guest-status "$status" \
+	"$results/kselftest.tap" "$results/console.log" "$results/dmesg.log"

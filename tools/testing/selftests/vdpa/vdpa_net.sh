@@ -1,0 +1,97 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# vDPA net parents, driven through iproute2's vdpa tool, the kernel's
+# virtio-net driver over virtio_vdpa, and vhost_vdpa.
+#
+# Each parent is "module:mgmtdev". The in-tree C simulator is the reference;
+# a parent whose module is not built is reported as skipped.
+. "$(dirname "$0")/lib.sh"
+
+PARENTS=${VDPA_NET_PARENTS:-vdpa_sim_net:vdpasim_net}
+MAC=02:52:56:00:00:01
+MTU=1400
+DEV=ksft-net0
+
+ktap_print_header
+vdpa_require "the vdpa tool (iproute2)" vdpa help
+vdpa_require "root" test "$(id -u)" = 0
+set -- $PARENTS
+ktap_set_plan $((21 * $#))
+
+cleanup() {
+	vdpa dev del "$DEV" 2>/dev/null
+	vdpa dev del "$DEV-b" 2>/dev/null
+	modprobe -r virtio_vdpa vhost_vdpa 2>/dev/null
+}
+trap cleanup EXIT
+
+skip_parent() { # skip_parent <n> <why>
+	local i
+	for i in $(seq 1 "$1"); do
+		ktap_test_skip "$2"
+	done
+}
+
+run_parent() { # run_parent <module> <mgmtdev>
+	local mod=$1 mgmt=$2 p="$1:" n0 ifname vhost out
+
+	if ! modprobe "$mod" 2>/dev/null; then
+		skip_parent 21 "$p module $mod is not available"
+		return
+	fi
+	# Start with no bus driver loaded, so that new devices stay unbound.
+	modprobe -r virtio_vdpa vhost_vdpa 2>/dev/null
+
+	check "$p mgmtdev show lists $mgmt" \
+		sh -c "vdpa mgmtdev show | grep -q '^$mgmt:'"
+	n0=$(vdpa_dev_count)
+	check "$p dev add with mac and mtu succeeds" \
+		vdpa dev add name "$DEV" mgmtdev "$mgmt" mac "$MAC" mtu "$MTU"
+	out=$(vdpa -j dev config show "$DEV" 2>&1)
+	check "$p config show reports the mac" \
+		sh -c "echo '$out' | grep -q '\"mac\":\"$MAC\"'"
+	check "$p config show reports the mtu" \
+		sh -c "echo '$out' | grep -q '\"mtu\":$MTU'"
+
+	# Bad attributes are refused and create nothing.
+	check "$p unknown mgmtdev is refused" fails vdpa dev add name "$DEV-b" mgmtdev no_such_mgmtdev
+	check "$p duplicate name is refused" fails vdpa dev add name "$DEV" mgmtdev "$mgmt"
+	check "$p malformed mac is refused" \
+		fails vdpa dev add name "$DEV-b" mgmtdev "$mgmt" mac 02:zz:00:00:00:01
+	check "$p refused adds created nothing" \
+		sh -c "[ \$(ls /sys/bus/vdpa/devices | wc -l) -eq $((n0 + 1)) ] && ! [ -e /sys/bus/vdpa/devices/$DEV-b ]"
+
+	# The kernel's virtio-net driver over virtio_vdpa.
+	check "$p virtio_vdpa loads" modprobe virtio_vdpa
+	check "$p device binds to virtio_vdpa" vdpa_bind "$DEV" virtio_vdpa
+	check "$p a netdev appears" wait_for vdpa_netdev_of "$DEV"
+	ifname=$(vdpa_netdev_of "$DEV")
+	check "$p netdev has the provisioned mac" \
+		sh -c "[ \"\$(cat /sys/class/net/$ifname/address)\" = $MAC ]"
+	check "$p netdev has the provisioned mtu" \
+		sh -c "[ \"\$(cat /sys/class/net/$ifname/mtu)\" = $MTU ]"
+	ip link set dev "$ifname" up 2>/dev/null
+	check "$p frames of 60..$((MTU + 14)) bytes come back intact" \
+		"$DIR/vdpa_net_loop" "$ifname" "$MAC" 60 $((MTU + 14)) 11
+	check "$p broadcast frames come back intact" \
+		"$DIR/vdpa_net_loop" "$ifname" ff:ff:ff:ff:ff:ff 60 200 70
+	check "$p frames to another unicast mac are filtered" \
+		"$DIR/vdpa_net_loop" "$ifname" 02:52:56:00:00:99 60 200 70 none
+
+	# vhost_vdpa: the same device handed to userspace.
+	check "$p vhost_vdpa loads" modprobe vhost_vdpa
+	check "$p device rebinds to vhost_vdpa" vdpa_bind "$DEV" vhost_vdpa
+	check "$p the netdev is gone" sh -c "! ls /sys/class/net/$ifname >/dev/null 2>&1"
+	vhost=$(wait_for vdpa_vhost_of "$DEV"; vdpa_vhost_of "$DEV")
+	check "$p /dev/$vhost appears" wait_for test -c "/dev/${vhost:-vhost-vdpa-none}"
+
+	check "$p dev del removes the device and its char device" \
+		sh -c "vdpa dev del $DEV && ! [ -e /sys/bus/vdpa/devices/$DEV ] && ! [ -e /dev/${vhost:-vhost-vdpa-none} ]"
+	modprobe -r virtio_vdpa vhost_vdpa "$mod" 2>/dev/null
+}
+
+for parent in "$@"; do
+	run_parent "${parent%%:*}" "${parent#*:}"
+done
+ktap_finished
