@@ -35,9 +35,9 @@ stamp=$(cat "${fragments[@]}" "$work/Makefile" "$RVDPA_TOP/patches/series" |
 if [ ! -f "$out/.config" ] || [ "$(cat "$out/.rvdpa-config-stamp" 2>/dev/null)" != "$stamp" ]; then
 	log "configuring $flavour kernel in $out"
 	"${kmake[@]}" allnoconfig
-	(cd "$out" && virtme-configkernel --arch x86_64 --update >/dev/null)
+	(cd "$out" && virtme-configkernel --arch x86_64 --update > "$out/.rvdpa-virtme.log" 2>&1)
 	KCONFIG_CONFIG="$out/.config" "$work/scripts/kconfig/merge_config.sh" -m -O "$out" \
-		"$out/.config" "${fragments[@]}" >/dev/null
+		"$out/.config" "${fragments[@]}" > "$out/.rvdpa-merge.log" 2>&1
 	"${kmake[@]}" olddefconfig
 	# Every option a fragment sets must have taken, or the build is not what we asked for.
 	bad=0

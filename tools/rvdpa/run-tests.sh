@@ -7,6 +7,8 @@
 # Exits non-zero on any failure.
 #
 # Usage: run-tests.sh [--flavour base|debug]
+# (The kselftest runner's output goes through a pipe: it appends nested
+# results to /dev/stdout, which interleaves wrongly on a plain file.)
 # Results and logs: out/results/ in the repository (RVDPA_RESULTS overrides).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -33,7 +35,7 @@ log "running the tests in a guest (TCG unless RVDPA_KVM=1)"
 start=$(date +%s)
 status=0
 RVDPA_RESULTS="$results" "$(dirname "$0")/vm.sh" --flavour "$flavour" --log "$results/console.log" -- \
-	bash -c "cd '$results/kselftest' && ./run_kselftest.sh > '$results/kselftest.tap' 2>&1;
+	bash -c "cd '$results/kselftest' && ./run_kselftest.sh 2>&1 | cat > '$results/kselftest.tap';
 		dmesg > '$results/dmesg.log'" >/dev/null || status=$?
 log "guest ran for $(($(date +%s) - start)) s"
 
