@@ -24,6 +24,14 @@ rm -rf "$results"
 mkdir -p "$results"
 results=$(cd "$results" && pwd)
 
+log "checking the result summarizer on the host"
+{
+	echo "# selftests: host: test_summarize.py"
+	if python3 "$(dirname "$0")/test_summarize.py" > "$results/host-summarize.log" 2>&1; then r=ok; else r="not ok"; fi
+	sed 's/^/# /' "$results/host-summarize.log"
+	echo "$r 1 selftests: host: test_summarize.py"
+} > "$results/host.tap"
+
 log "building the kselftests"
 rvdpa_make_args
 make -s -C "$work" O="$out" "${RVDPA_MAKE_ARGS[@]}" headers
@@ -40,4 +48,5 @@ RVDPA_RESULTS="$results" "$(dirname "$0")/vm.sh" --flavour "$flavour" --log "$re
 log "guest ran for $(($(date +%s) - start)) s"
 
 python3 "$(dirname "$0")/summarize.py" --guest-status "$status" \
-	"$results/kselftest.tap" "$results/console.log" "$results/dmesg.log"
+	--tap "$results/host.tap" --tap "$results/kselftest.tap" \
+	--log "$results/console.log" --log "$results/dmesg.log"

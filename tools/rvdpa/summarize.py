@@ -25,16 +25,21 @@ SPLAT = re.compile(
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--guest-status", type=int, default=0)
-    ap.add_argument("tap")
-    ap.add_argument("logs", nargs="*")
+    ap.add_argument("--tap", action="append", default=[],
+                    help="output of run_kselftest.sh (may be repeated)")
+    ap.add_argument("--log", action="append", default=[], dest="logs",
+                    help="a kernel log to check for splats (may be repeated)")
     a = ap.parse_args()
 
     passed, failed, skipped = [], [], []
-    try:
-        lines = open(a.tap, errors="replace").read().splitlines()
-    except OSError:
-        lines = []
-        failed.append("kselftest output is missing (%s)" % a.tap)
+    lines = []
+    for tap in a.tap:
+        try:
+            lines += open(tap, errors="replace").read().splitlines()
+        except OSError:
+            failed.append("test output is missing (%s)" % tap)
+    if not any(TOP.match(line) for line in lines):
+        failed.append("no test program reported a result")
 
     block = []  # results of the program being read
     for line in lines:
