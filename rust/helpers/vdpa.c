@@ -4,7 +4,18 @@
 
 #include <linux/vdpa.h>
 #include <linux/vringh.h>
+#include <linux/bottom_half.h>
 #include <net/netlink.h>
+
+__rust_helper void rust_helper_local_bh_disable(void)
+{
+	local_bh_disable();
+}
+
+__rust_helper void rust_helper_local_bh_enable(void)
+{
+	local_bh_enable();
+}
 
 __rust_helper void rust_helper_vringh_kiov_cleanup(struct vringh_kiov *kiov)
 {

@@ -103,11 +103,17 @@ impl Callback {
         })
     }
 
-    /// Calls the callback.
+    /// Calls the callback, with bottom halves disabled as an interrupt
+    /// handler would run (bus drivers schedule NAPI or complete requests
+    /// from it).
     pub fn call(&self) -> IrqReturn {
+        // SAFETY: Always paired with `local_bh_enable` below.
+        unsafe { bindings::local_bh_disable() };
         // SAFETY: By the type invariants the callback is callable with its
         // private data.
         let r = unsafe { (self.func)(self.private) };
+        // SAFETY: Paired with `local_bh_disable` above.
+        unsafe { bindings::local_bh_enable() };
         if r == bindings::irqreturn_IRQ_HANDLED {
             IrqReturn::Handled
         } else {

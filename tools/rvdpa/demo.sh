@@ -22,9 +22,9 @@ cat > "$results/demo-guest.sh" <<'GUEST'
 #!/bin/bash
 set -e
 here=$(dirname "$0")
-# The parent: until the Rust simulator lands, the in-tree C one.
-MOD=${DEMO_MODULE:-vdpa_sim_net}
-MGMT=${DEMO_MGMTDEV:-vdpasim_net}
+# The parent: our Rust simulator (DEMO_MODULE=vdpa_sim_net DEMO_MGMTDEV=vdpasim_net for the C one).
+MOD=${DEMO_MODULE:-vdpa_rsim}
+MGMT=${DEMO_MGMTDEV:-faux/vdpa_rsim_net}
 step() { echo; echo "### $*"; }
 run() { echo "\$ $*"; "$@"; }
 
@@ -32,7 +32,7 @@ step "Load the simulated parent and list management devices"
 run modprobe "$MOD"
 run vdpa mgmtdev show
 step "Create a vDPA net device with a MAC and an MTU"
-run vdpa dev add name demo0 mgmtdev "$MGMT" mac 02:52:56:00:00:01 mtu 1500
+run vdpa dev add name demo0 mgmtdev "$MGMT" mac 02:52:56:11:22:33 mtu 1500
 run vdpa dev show demo0
 run vdpa dev config show demo0
 step "Bind it to virtio_vdpa: the kernel's virtio-net driver drives it"
@@ -46,7 +46,9 @@ echo "netdev: $ifname"
 run ip link set dev "$ifname" up
 run ip -br link show dev "$ifname"
 step "Send frames of 60..1514 bytes; each must come back with the same bytes"
-run "$here/vdpa_net_loop" "$ifname" 02:52:56:00:00:01 60 1514 97
+run "$here/vdpa_net_loop" "$ifname" 02:52:56:11:22:33 60 1514 97
+run vdpa dev vstats show demo0 qidx 0
+run vdpa dev vstats show demo0 qidx 1
 run ip -s link show dev "$ifname"
 step "Rebind it to vhost_vdpa: userspace (QEMU, DPDK...) can now drive it"
 run modprobe vhost_vdpa

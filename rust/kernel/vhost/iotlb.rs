@@ -155,6 +155,10 @@ pub struct IotlbStorage {
     iotlb: Opaque<bindings::vhost_iotlb>,
 }
 
+// SAFETY: The IOTLB and its mappings are plain kernel memory that may be
+// used, and freed, from any thread; `AddressSpace` serialises access.
+unsafe impl Send for IotlbStorage {}
+
 impl IotlbStorage {
     fn new(limit: u32) -> impl PinInit<Self> {
         pin_init!(Self {

@@ -29,6 +29,9 @@ use crate::{
 /// `self.0` is a valid `struct vringh_kiov`: zeroed, or filled by vringh.
 pub struct Kiov(Opaque<bindings::vringh_kiov>);
 
+// The C list is not self-referential: its array is allocated apart.
+impl Unpin for Kiov {}
+
 // SAFETY: The buffer list is plain data owned by this value; vringh allocates
 // its array with kmalloc, which may be freed from any thread.
 unsafe impl Send for Kiov {}
@@ -105,6 +108,9 @@ pub struct Vring {
     space: Option<Arc<AddressSpace>>,
     ready: bool,
 }
+
+// The C ring is not self-referential: it points to IOVAs and to the IOTLB.
+impl Unpin for Vring {}
 
 // SAFETY: The ring is used through `&mut self` only; the IOTLB it points to is
 // kept alive by `space` and locked by vringh for every translation.

@@ -8,10 +8,11 @@
 # a parent whose module is not built is reported as skipped.
 . "$(dirname "$0")/lib.sh"
 
-PARENTS=${VDPA_NET_PARENTS:-vdpa_sim_net:vdpasim_net}
+PARENTS=${VDPA_NET_PARENTS:-vdpa_sim_net:vdpasim_net vdpa_rsim:faux/vdpa_rsim_net}
 # No zero byte in the MACs: the C simulator compares MACs with strncmp(),
 # which stops at the first zero byte and would accept a foreign MAC.
 MAC=02:52:56:11:22:33
+MAC2=02:52:56:11:22:44
 MTU=1400
 DEV=ksft-net0
 
@@ -19,7 +20,8 @@ ktap_print_header
 vdpa_require "the vdpa tool (iproute2)" vdpa help
 vdpa_require "root" test "$(id -u)" = 0
 set -- $PARENTS
-ktap_set_plan $((21 * $#))
+NTESTS=27
+ktap_set_plan $((NTESTS * $#))
 
 cleanup() {
 	vdpa dev del "$DEV" 2>/dev/null
@@ -28,18 +30,27 @@ cleanup() {
 }
 trap cleanup EXIT
 
-skip_parent() { # skip_parent <n> <why>
+skip_parent() { # skip_parent <why>
 	local i
-	for i in $(seq 1 "$1"); do
-		ktap_test_skip "$2"
+	for i in $(seq 1 $NTESTS); do
+		ktap_test_skip "$1"
 	done
+}
+
+# True if a vendor counter of a queue equals a statistic of the netdev.
+vstat_matches() { # vstat_matches <dev> <qidx> <counter name> <ifname> <statistic>
+	local dev_val if_val
+	dev_val=$(vdpa dev vstats show "$1" qidx "$2" | grep -o "$3 [0-9]*" | awk '{print $NF}')
+	if_val=$(cat "/sys/class/net/$4/statistics/$5")
+	echo "device $3: ${dev_val:-none}, netdev $5: $if_val"
+	[ -n "$dev_val" ] && [ "$dev_val" = "$if_val" ]
 }
 
 run_parent() { # run_parent <module> <mgmtdev>
 	local mod=$1 mgmt=$2 p="$1:" n0 ifname vhost out
 
 	if ! modprobe "$mod" 2>/dev/null; then
-		skip_parent 21 "$p module $mod is not available"
+		skip_parent "$p module $mod is not available"
 		return
 	fi
 	# Start with no bus driver loaded, so that new devices stay unbound.
@@ -80,6 +91,21 @@ run_parent() { # run_parent <module> <mgmtdev>
 		"$DIR/vdpa_net_loop" "$ifname" ff:ff:ff:ff:ff:ff 60 200 70
 	check "$p frames to another unicast mac are filtered" \
 		"$DIR/vdpa_net_loop" "$ifname" 02:52:56:11:22:99 60 200 70 none
+
+	# A MAC change by the driver goes through the control virtqueue.
+	check "$p the driver sets a new mac" ip link set dev "$ifname" address "$MAC2"
+	check "$p config show reports the new mac" \
+		sh -c "vdpa -j dev config show $DEV | grep -q '\"mac\":\"$MAC2\"'"
+	check "$p frames to the new mac come back" \
+		"$DIR/vdpa_net_loop" "$ifname" "$MAC2" 60 300 60
+	check "$p frames to the old mac are filtered" \
+		"$DIR/vdpa_net_loop" "$ifname" "$MAC" 60 200 70 none
+
+	# The device's counters agree with the driver's.
+	check "$p vstats tx packets match the netdev's" \
+		vstat_matches "$DEV" 1 "tx packets" "$ifname" tx_packets
+	check "$p vstats rx packets match the netdev's" \
+		vstat_matches "$DEV" 0 "rx packets" "$ifname" rx_packets
 
 	# vhost_vdpa: the same device handed to userspace.
 	check "$p vhost_vdpa loads" modprobe vhost_vdpa

@@ -1,0 +1,612 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The generic simulator core: the vDPA ops, the virtqueues, the address
+//! spaces and the worker, over a [`DeviceType`] that knows what the device
+//! does with its queues.
+
+use kernel::{
+    new_mutex,
+    new_work,
+    prelude::*,
+    sync::{
+        Arc,
+        Mutex, //
+    },
+    vdpa::{
+        self,
+        status,
+        Callback,
+        IovaRange,
+        VendorStats,
+        VqState, //
+    },
+    vhost::{
+        iotlb::{
+            AddressSpace,
+            Iotlb,
+            Perm, //
+        },
+        vringh::{
+            Kiov,
+            Vring, //
+        },
+    },
+    workqueue::{
+        self,
+        OwnedQueue,
+        Work,
+        WorkItem, //
+    },
+};
+
+/// `VIRTIO_F_VERSION_1`: the device follows virtio 1.x.
+pub(crate) const F_VERSION_1: u64 = 1 << 32;
+/// `VIRTIO_F_ACCESS_PLATFORM`: the device accesses memory through an IOMMU.
+pub(crate) const F_ACCESS_PLATFORM: u64 = 1 << 33;
+/// `VIRTIO_F_ANY_LAYOUT`: any descriptor layout is accepted.
+pub(crate) const F_ANY_LAYOUT: u64 = 1 << 27;
+/// The features every simulated device offers.
+pub(crate) const COMMON_FEATURES: u64 = F_VERSION_1 | F_ACCESS_PLATFORM | F_ANY_LAYOUT;
+
+/// `VHOST_BACKEND_F_ENABLE_AFTER_DRIVER_OK`: queues may be enabled after
+/// `DRIVER_OK`.
+const BACKEND_F_ENABLE_AFTER_DRIVER_OK: u64 = 1 << 6;
+
+/// The largest virtqueue.
+const QUEUE_MAX: u16 = 256;
+/// The alignment of the virtqueue areas.
+const QUEUE_ALIGN: u32 = 4096;
+/// How many descriptor chains one worker run handles before it requeues.
+pub(crate) const BUDGET: u32 = 128;
+
+/// What a device type (net, blk) adds to the core.
+pub(crate) trait DeviceType: Sized + Send + Sync + 'static {
+    /// The virtio device id.
+    const DEVICE_ID: u32;
+    /// The number of virtqueues.
+    const NVQS: u16;
+    /// The number of virtqueue groups.
+    const NGROUPS: u32;
+    /// The number of address spaces.
+    const NAS: u32;
+    /// The size of the config space.
+    const CONFIG_SIZE: usize;
+
+    /// The device's own state, under the device lock.
+    type State: Send + Unpin;
+
+    /// Returns the group of a virtqueue.
+    fn vq_group(_idx: u16) -> u32 {
+        0
+    }
+
+    /// Writes the config space (`CONFIG_SIZE` bytes) into `out`.
+    fn read_config(state: &Self::State, features: u64, out: &mut [u8]);
+
+    /// Takes a write of the config space (`CONFIG_SIZE` bytes, already
+    /// updated with the new bytes).
+    fn write_config(_state: &mut Self::State, _config: &[u8]) {}
+
+    /// Processes the virtqueues for at most [`BUDGET`] chains per queue.
+    /// Returns true if work may be left, to run again.
+    fn process(core: &mut Core<Self>) -> bool;
+
+    /// Fills the vendor statistics of a virtqueue.
+    fn stats(_state: &Self::State, _idx: u16, _stats: &mut VendorStats<'_>) -> Result {
+        Err(EINVAL)
+    }
+}
+
+/// One virtqueue of a simulated device.
+pub(crate) struct Vq {
+    /// The ring, translated through the address space of the queue's group.
+    pub(crate) ring: Vring,
+    /// The readable buffers of the chain being handled.
+    pub(crate) riov: Kiov,
+    /// The writable buffers of the chain being handled.
+    pub(crate) wiov: Kiov,
+    num: u32,
+    desc: u64,
+    driver: u64,
+    device: u64,
+    /// Whether the driver enabled the queue (and it is set up).
+    pub(crate) ready: bool,
+    cb: Option<Callback>,
+}
+
+impl Vq {
+    fn new() -> Self {
+        Vq {
+            ring: Vring::new(),
+            riov: Kiov::new(),
+            wiov: Kiov::new(),
+            num: 0,
+            desc: 0,
+            driver: 0,
+            device: 0,
+            ready: false,
+            cb: None,
+        }
+    }
+
+    fn reset(&mut self) {
+        self.ring.stop();
+        self.ring.set_last_avail_idx(0);
+        self.ring.set_last_used_idx(0);
+        self.num = 0;
+        self.desc = 0;
+        self.driver = 0;
+        self.device = 0;
+        self.ready = false;
+        self.cb = None;
+    }
+
+    /// Returns the chain `head` with `len` bytes written and signals the
+    /// driver if it asked for it.
+    pub(crate) fn complete(&mut self, head: u16, len: u32) {
+        if self.ring.complete(head, len).is_err() {
+            return;
+        }
+        if self.ring.need_notify().unwrap_or(true) {
+            if let Some(cb) = self.cb {
+                cb.call();
+            }
+        }
+    }
+}
+
+/// The mutable state of a simulated device, under its lock.
+pub(crate) struct Core<D: DeviceType> {
+    /// The virtqueues.
+    pub(crate) vqs: KVec<Vq>,
+    /// The negotiated features.
+    pub(crate) features: u64,
+    supported: u64,
+    status: u8,
+    suspended: bool,
+    pending_kick: bool,
+    removed: bool,
+    generation: u32,
+    group_asid: KVec<u32>,
+    passthrough: KVec<bool>,
+    config_cb: Option<Callback>,
+    /// The device type's own state.
+    pub(crate) dev: D::State,
+}
+
+impl<D: DeviceType> Core<D> {
+    fn running(&self) -> bool {
+        self.status & status::DRIVER_OK != 0 && !self.suspended && !self.removed
+    }
+}
+
+/// The simulated device's state shared with its worker.
+#[pin_data]
+pub(crate) struct Shared<D: DeviceType> {
+    #[pin]
+    core: Mutex<Core<D>>,
+    spaces: KVec<Arc<AddressSpace>>,
+    queue: Arc<OwnedQueue>,
+    #[pin]
+    work: Work<Shared<D>>,
+}
+
+kernel::impl_has_work! {
+    impl{D: DeviceType} HasWork<Shared<D>> for Shared<D> { self.work }
+}
+
+impl<D: DeviceType> WorkItem for Shared<D> {
+    type Pointer = Arc<Shared<D>>;
+
+    fn run(this: Arc<Shared<D>>) {
+        let more = {
+            let mut core = this.core.lock();
+            if !core.running() {
+                if core.suspended && !core.removed {
+                    core.pending_kick = true;
+                }
+                false
+            } else {
+                D::process(&mut core)
+            }
+        };
+        if more {
+            // Another run for what the budget left; kicks meanwhile merge in.
+            let queue = this.queue.clone();
+            let _ = queue.enqueue(this);
+        }
+    }
+}
+
+impl<D: DeviceType> Shared<D> {
+    fn schedule(self: &Arc<Self>) {
+        // Already queued is fine: that run will see the new buffers.
+        let _ = self.queue.enqueue(self.clone());
+    }
+}
+
+/// The device data of a simulated vDPA device.
+pub(crate) struct Sim<D: DeviceType> {
+    shared: Arc<Shared<D>>,
+}
+
+/// How a simulated device is created.
+pub(crate) struct SimConfig<D: DeviceType> {
+    /// The features offered (a subset of the type's).
+    pub(crate) features: u64,
+    /// The largest number of IOTLB entries per address space.
+    pub(crate) max_iotlb_entries: u32,
+    /// The workqueue the device's worker runs on.
+    pub(crate) queue: Arc<OwnedQueue>,
+    /// The device type's initial state.
+    pub(crate) state: D::State,
+}
+
+impl<D: DeviceType> Sim<D> {
+    /// Creates the device data.
+    pub(crate) fn new(cfg: SimConfig<D>) -> Result<Self> {
+        let mut vqs = KVec::with_capacity(D::NVQS as usize, GFP_KERNEL)?;
+        let mut spaces = KVec::with_capacity(D::NAS as usize, GFP_KERNEL)?;
+        let mut passthrough = KVec::with_capacity(D::NAS as usize, GFP_KERNEL)?;
+        for _ in 0..D::NAS {
+            let space = AddressSpace::new(cfg.max_iotlb_entries)?;
+            // Until the driver maps memory, the device sees physical memory
+            // one to one (the DMA API of a device without IOMMU).
+            space.lock().add_range(0, u64::MAX, 0, Perm::RW)?;
+            spaces.push(space, GFP_KERNEL)?;
+            passthrough.push(true, GFP_KERNEL)?;
+        }
+        for _ in 0..D::NVQS {
+            let mut vq = Vq::new();
+            vq.ring.set_address_space(spaces[0].clone());
+            vqs.push(vq, GFP_KERNEL)?;
+        }
+        let mut group_asid = KVec::with_capacity(D::NGROUPS as usize, GFP_KERNEL)?;
+        for _ in 0..D::NGROUPS {
+            group_asid.push(0, GFP_KERNEL)?;
+        }
+        let core = Core::<D> {
+            vqs,
+            features: 0,
+            supported: cfg.features,
+            status: 0,
+            suspended: false,
+            pending_kick: false,
+            removed: false,
+            generation: 0,
+            group_asid,
+            passthrough,
+            config_cb: None,
+            dev: cfg.state,
+        };
+        let shared = Arc::pin_init(
+            pin_init!(Shared::<D> {
+                core <- new_mutex!(core, "Sim::core"),
+                spaces,
+                queue: cfg.queue,
+                work <- new_work!("Sim::work"),
+            }),
+            GFP_KERNEL,
+        )?;
+        Ok(Sim { shared })
+    }
+
+    /// Stops the device for good: no worker run touches it afterwards.
+    pub(crate) fn remove(&self) {
+        let mut core = self.shared.core.lock();
+        core.removed = true;
+        for vq in core.vqs.iter_mut() {
+            vq.reset();
+        }
+    }
+
+    fn do_reset(&self, flags: u32) {
+        let mut core = self.shared.core.lock();
+        for (i, vq) in core.vqs.iter_mut().enumerate() {
+            vq.reset();
+            if i < D::NVQS as usize {
+                vq.ring.set_address_space(self.shared.spaces[0].clone());
+            }
+        }
+        for asid in core.group_asid.iter_mut() {
+            *asid = 0;
+        }
+        if flags & vdpa::RESET_F_CLEAN_MAP != 0 {
+            for (space, pt) in self.shared.spaces.iter().zip(core.passthrough.iter_mut()) {
+                let mut tlb = space.lock();
+                tlb.reset();
+                let _ = tlb.add_range(0, u64::MAX, 0, Perm::RW);
+                *pt = true;
+            }
+        }
+        core.features = 0;
+        core.status = 0;
+        core.suspended = false;
+        core.pending_kick = false;
+        core.config_cb = None;
+        core.generation = core.generation.wrapping_add(1);
+    }
+
+    fn space(&self, asid: u32) -> Result<&Arc<AddressSpace>> {
+        self.shared.spaces.get(asid as usize).ok_or(EINVAL)
+    }
+
+    /// Leaves the one-to-one default of an address space before the first
+    /// explicit mapping.
+    fn leave_passthrough(&self, core: &mut Core<D>, asid: u32) {
+        if let Some(pt) = core.passthrough.get_mut(asid as usize) {
+            if *pt {
+                self.shared.spaces[asid as usize].lock().reset();
+                *pt = false;
+            }
+        }
+    }
+}
+
+#[vtable]
+impl<D: DeviceType> vdpa::Driver for Sim<D> {
+    fn set_vq_address(
+        dev: &vdpa::Device<Self>,
+        idx: u16,
+        desc: u64,
+        driver: u64,
+        device: u64,
+    ) -> Result {
+        let mut core = dev.shared.core.lock();
+        let vq = &mut core.vqs[idx as usize];
+        vq.desc = desc;
+        vq.driver = driver;
+        vq.device = device;
+        Ok(())
+    }
+
+    fn set_vq_num(dev: &vdpa::Device<Self>, idx: u16, num: u32) {
+        dev.shared.core.lock().vqs[idx as usize].num = num;
+    }
+
+    fn get_vq_size(dev: &vdpa::Device<Self>, idx: u16) -> u16 {
+        let core = dev.shared.core.lock();
+        if core.status & status::DRIVER_OK != 0 {
+            core.vqs[idx as usize].num as u16
+        } else {
+            QUEUE_MAX
+        }
+    }
+
+    fn kick_vq(dev: &vdpa::Device<Self>, _idx: u16) {
+        dev.shared.schedule();
+    }
+
+    fn set_vq_cb(dev: &vdpa::Device<Self>, idx: u16, cb: Option<Callback>) {
+        dev.shared.core.lock().vqs[idx as usize].cb = cb;
+    }
+
+    fn set_vq_ready(dev: &vdpa::Device<Self>, idx: u16, ready: bool) {
+        let mut guard = dev.shared.core.lock();
+        let core = &mut *guard;
+        let features = core.features;
+        let vq = &mut core.vqs[idx as usize];
+        if !ready {
+            vq.ready = false;
+            return;
+        }
+        if vq.ready {
+            return;
+        }
+        // Keep the restored index across the ring setup; the used index
+        // starts where the available one is (no buffer in flight).
+        let avail = vq.ring.last_avail_idx();
+        match vq.ring.init(features, vq.num, vq.desc, vq.driver, vq.device) {
+            Ok(()) => {
+                vq.ring.set_last_avail_idx(avail);
+                vq.ring.set_last_used_idx(avail);
+                vq.ready = true;
+            }
+            Err(_) => {
+                pr_warn!("queue {} not enabled: bad size {}\n", idx, vq.num);
+            }
+        }
+    }
+
+    fn get_vq_ready(dev: &vdpa::Device<Self>, idx: u16) -> bool {
+        dev.shared.core.lock().vqs[idx as usize].ready
+    }
+
+    fn set_vq_state(dev: &vdpa::Device<Self>, idx: u16, state: &VqState) -> Result {
+        let mut core = dev.shared.core.lock();
+        let vq = &mut core.vqs[idx as usize];
+        vq.ring.set_last_avail_idx(state.avail_index);
+        vq.ring.set_last_used_idx(state.avail_index);
+        Ok(())
+    }
+
+    fn get_vq_state(dev: &vdpa::Device<Self>, idx: u16) -> Result<VqState> {
+        let core = dev.shared.core.lock();
+        Ok(VqState {
+            avail_index: core.vqs[idx as usize].ring.last_avail_idx(),
+        })
+    }
+
+    fn get_vendor_vq_stats(dev: &vdpa::Device<Self>, idx: u16, stats: &mut VendorStats<'_>) -> Result {
+        let core = dev.shared.core.lock();
+        D::stats(&core.dev, idx, stats)
+    }
+
+    fn get_vq_align(_dev: &vdpa::Device<Self>) -> u32 {
+        QUEUE_ALIGN
+    }
+
+    fn get_vq_group(_dev: &vdpa::Device<Self>, idx: u16) -> u32 {
+        D::vq_group(idx)
+    }
+
+    fn get_device_features(dev: &vdpa::Device<Self>) -> u64 {
+        dev.shared.core.lock().supported
+    }
+
+    fn get_backend_features(_dev: &vdpa::Device<Self>) -> u64 {
+        BACKEND_F_ENABLE_AFTER_DRIVER_OK
+    }
+
+    fn set_driver_features(dev: &vdpa::Device<Self>, features: u64) -> Result {
+        // Buffers are reached through the IOTLB: the driver must map them.
+        if features & F_ACCESS_PLATFORM == 0 {
+            return Err(EINVAL);
+        }
+        let mut core = dev.shared.core.lock();
+        core.features = features & core.supported;
+        Ok(())
+    }
+
+    fn get_driver_features(dev: &vdpa::Device<Self>) -> u64 {
+        dev.shared.core.lock().features
+    }
+
+    fn set_config_cb(dev: &vdpa::Device<Self>, cb: Option<Callback>) {
+        dev.shared.core.lock().config_cb = cb;
+    }
+
+    fn get_vq_num_max(_dev: &vdpa::Device<Self>) -> u16 {
+        QUEUE_MAX
+    }
+
+    fn get_device_id(_dev: &vdpa::Device<Self>) -> u32 {
+        D::DEVICE_ID
+    }
+
+    fn get_vendor_id(_dev: &vdpa::Device<Self>) -> u32 {
+        0
+    }
+
+    fn get_status(dev: &vdpa::Device<Self>) -> u8 {
+        dev.shared.core.lock().status
+    }
+
+    fn set_status(dev: &vdpa::Device<Self>, status: u8) {
+        let kick = {
+            let mut core = dev.shared.core.lock();
+            let was_ok = core.status & status::DRIVER_OK != 0;
+            core.status = status;
+            !was_ok && core.running()
+        };
+        if kick {
+            // Buffers made available before DRIVER_OK are handled now.
+            dev.shared.schedule();
+        }
+    }
+
+    fn reset(dev: &vdpa::Device<Self>) -> Result {
+        dev.do_reset(0);
+        Ok(())
+    }
+
+    fn compat_reset(dev: &vdpa::Device<Self>, flags: u32) -> Result {
+        dev.do_reset(flags);
+        Ok(())
+    }
+
+    fn suspend(dev: &vdpa::Device<Self>) -> Result {
+        // Taking the lock waits for a worker run in progress.
+        dev.shared.core.lock().suspended = true;
+        Ok(())
+    }
+
+    fn resume(dev: &vdpa::Device<Self>) -> Result {
+        let kick = {
+            let mut core = dev.shared.core.lock();
+            core.suspended = false;
+            core::mem::take(&mut core.pending_kick) || core.running()
+        };
+        if kick {
+            dev.shared.schedule();
+        }
+        Ok(())
+    }
+
+    fn get_config_size(_dev: &vdpa::Device<Self>) -> usize {
+        D::CONFIG_SIZE
+    }
+
+    fn get_config(dev: &vdpa::Device<Self>, offset: usize, buf: &mut [u8]) {
+        let mut config = [0u8; 64];
+        let core = dev.shared.core.lock();
+        D::read_config(&core.dev, core.features, &mut config[..D::CONFIG_SIZE]);
+        buf.copy_from_slice(&config[offset..offset + buf.len()]);
+    }
+
+    fn set_config(dev: &vdpa::Device<Self>, offset: usize, buf: &[u8]) {
+        let mut config = [0u8; 64];
+        let mut guard = dev.shared.core.lock();
+        let core = &mut *guard;
+        D::read_config(&core.dev, core.features, &mut config[..D::CONFIG_SIZE]);
+        config[offset..offset + buf.len()].copy_from_slice(buf);
+        D::write_config(&mut core.dev, &config[..D::CONFIG_SIZE]);
+    }
+
+    fn get_generation(dev: &vdpa::Device<Self>) -> u32 {
+        dev.shared.core.lock().generation
+    }
+
+    fn get_iova_range(_dev: &vdpa::Device<Self>) -> IovaRange {
+        IovaRange {
+            first: 0,
+            last: u64::MAX,
+        }
+    }
+
+    fn set_group_asid(dev: &vdpa::Device<Self>, group: u32, asid: u32) -> Result {
+        let space = dev.space(asid)?.clone();
+        let mut core = dev.shared.core.lock();
+        *core.group_asid.get_mut(group as usize).ok_or(EINVAL)? = asid;
+        for (i, vq) in core.vqs.iter_mut().enumerate() {
+            if D::vq_group(i as u16) == group {
+                vq.ring.set_address_space(space.clone());
+            }
+        }
+        Ok(())
+    }
+
+    fn set_map(dev: &vdpa::Device<Self>, asid: u32, iotlb: &Iotlb) -> Result {
+        let space = dev.space(asid)?;
+        let mut core = dev.shared.core.lock();
+        core.passthrough[asid as usize] = false;
+        space.lock().copy_from(iotlb)
+    }
+
+    fn dma_map(dev: &vdpa::Device<Self>, asid: u32, iova: u64, size: u64, pa: u64, perm: u32)
+        -> Result {
+        let space = dev.space(asid)?;
+        let perm = Perm::from_raw(perm).ok_or(EINVAL)?;
+        let mut core = dev.shared.core.lock();
+        dev.leave_passthrough(&mut core, asid);
+        space.lock().add_range(iova, iova + (size - 1), pa, perm)
+    }
+
+    fn dma_unmap(dev: &vdpa::Device<Self>, asid: u32, iova: u64, size: u64) -> Result {
+        let space = dev.space(asid)?;
+        let mut core = dev.shared.core.lock();
+        dev.leave_passthrough(&mut core, asid);
+        space.lock().del_range(iova, iova + (size - 1));
+        Ok(())
+    }
+
+    fn reset_map(dev: &vdpa::Device<Self>, asid: u32) -> Result {
+        let space = dev.space(asid)?;
+        let mut core = dev.shared.core.lock();
+        if !core.passthrough[asid as usize] {
+            let mut tlb = space.lock();
+            tlb.reset();
+            tlb.add_range(0, u64::MAX, 0, Perm::RW)?;
+            core.passthrough[asid as usize] = true;
+        }
+        Ok(())
+    }
+}
+
+/// Creates the per-module workqueue the simulated devices' workers run on.
+pub(crate) fn new_queue() -> Result<Arc<OwnedQueue>> {
+    Ok(Arc::new(
+        OwnedQueue::new(c"vdpa_rsim", workqueue::flags::UNBOUND, 0)?,
+        GFP_KERNEL,
+    )?)
+}
