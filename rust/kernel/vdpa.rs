@@ -18,8 +18,7 @@
 
 use crate::{
     alloc::allocator::Kmalloc,
-    bindings,
-    device,
+    bindings, device,
     error::{
         from_err_ptr,
         from_result,
@@ -190,7 +189,8 @@ impl ConfigAttrs {
     pub const NET_MAC: ConfigAttrs =
         ConfigAttrs(1 << bindings::vdpa_attr_VDPA_ATTR_DEV_NET_CFG_MACADDR);
     /// `mtu`: the MTU of a net device.
-    pub const NET_MTU: ConfigAttrs = ConfigAttrs(1 << bindings::vdpa_attr_VDPA_ATTR_DEV_NET_CFG_MTU);
+    pub const NET_MTU: ConfigAttrs =
+        ConfigAttrs(1 << bindings::vdpa_attr_VDPA_ATTR_DEV_NET_CFG_MTU);
     /// `max_vqp`: the number of queue pairs of a net device.
     pub const NET_MAX_VQP: ConfigAttrs =
         ConfigAttrs(1 << bindings::vdpa_attr_VDPA_ATTR_DEV_NET_CFG_MAX_VQP);
@@ -282,8 +282,7 @@ impl VendorStats<'_> {
 pub trait Driver: Sized + Send + Sync + 'static {
     /// Sets the IOVAs of a virtqueue's descriptor table, driver area and
     /// device area.
-    fn set_vq_address(dev: &Device<Self>, idx: u16, desc: u64, driver: u64, device: u64)
-        -> Result;
+    fn set_vq_address(dev: &Device<Self>, idx: u16, desc: u64, driver: u64, device: u64) -> Result;
 
     /// Sets the size of a virtqueue.
     fn set_vq_num(dev: &Device<Self>, idx: u16, num: u32);
@@ -428,8 +427,14 @@ pub trait Driver: Sized + Send + Sync + 'static {
 
     /// Maps `size` bytes at `iova` to `pa` ([`DmaModel::Incremental`]; a
     /// driver that implements it must implement [`Driver::dma_unmap`] too).
-    fn dma_map(_dev: &Device<Self>, _asid: u32, _iova: u64, _size: u64, _pa: u64, _perm: u32)
-        -> Result {
+    fn dma_map(
+        _dev: &Device<Self>,
+        _asid: u32,
+        _iova: u64,
+        _size: u64,
+        _pa: u64,
+        _perm: u32,
+    ) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
@@ -478,7 +483,11 @@ unsafe impl<T: Driver> AlwaysRefCounted for Device<T> {
     unsafe fn dec_ref(obj: NonNull<Self>) {
         // SAFETY: The caller owns a reference; `Self` starts with the C
         // device, whose `struct device` is its first field.
-        unsafe { bindings::put_device(ptr::addr_of_mut!((*obj.as_ptr().cast::<bindings::vdpa_device>()).dev)) }
+        unsafe {
+            bindings::put_device(ptr::addr_of_mut!(
+                (*obj.as_ptr().cast::<bindings::vdpa_device>()).dev
+            ))
+        }
     }
 }
 
@@ -505,10 +514,95 @@ impl<T: Driver> Deref for UnregisteredDevice<T> {
     }
 }
 
+impl<T: Driver> UnregisteredDevice<T> {
+    /// Creates a vDPA device named `name` (or `vdpaN`) with the driver's data.
+    ///
+    /// Fails with `EINVAL` if the driver does not implement the map ops that
+    /// `opts.dma` needs.
+    pub fn new(
+        parent: Option<&device::Device>,
+        name: Option<&CStr>,
+        opts: Options,
+        data: impl PinInit<T, Error>,
+    ) -> Result<Self> {
+        let (init_ops, ops): (
+            &'static bindings::vdpa_config_ops,
+            &'static bindings::vdpa_config_ops,
+        ) = match opts.dma {
+            DmaModel::Batch if T::HAS_SET_MAP => {
+                (&Device::<T>::VTABLE_BATCH_INIT, &Device::<T>::VTABLE_BATCH)
+            }
+            DmaModel::Incremental if T::HAS_DMA_MAP => (
+                &Device::<T>::VTABLE_INCREMENTAL_INIT,
+                &Device::<T>::VTABLE_INCREMENTAL,
+            ),
+            DmaModel::Platform => (
+                &Device::<T>::VTABLE_PLATFORM_INIT,
+                &Device::<T>::VTABLE_PLATFORM,
+            ),
+            _ => return Err(EINVAL),
+        };
+        if opts.nvqs == 0 || opts.nvqs > u32::from(u16::MAX) || opts.ngroups == 0 || opts.nas == 0 {
+            return Err(EINVAL);
+        }
+        // `__vdpa_alloc_device` uses `kzalloc()`; make sure the layout suits it.
+        let layout = Kmalloc::aligned_layout(Layout::new::<Device<T>>());
+
+        // SAFETY: `init_ops` is static; `parent` and `name` are valid for the
+        // call (the name is copied). The C struct is at offset 0 of `Self`.
+        let raw = unsafe {
+            bindings::__vdpa_alloc_device(
+                parent.map_or(ptr::null_mut(), |p| p.as_raw()),
+                init_ops,
+                ptr::null(),
+                opts.ngroups,
+                opts.nas,
+                layout.size(),
+                name.map_or(ptr::null(), |n| n.as_char_ptr()),
+                false,
+            )
+        };
+        let raw = from_err_ptr(raw)?.cast::<Device<T>>();
+        // SAFETY: The allocation succeeded and holds one reference, which
+        // `dev` owns from here on. Until `data` is initialised the ops have
+        // no `free`, so dropping it only frees the memory.
+        let dev: ARef<Device<T>> = unsafe { ARef::from_raw(NonNull::new_unchecked(raw)) };
+
+        // SAFETY: `raw` is valid; the data field is not initialised yet and
+        // is not moved until the device is freed.
+        unsafe { data.__pinned_init(ptr::addr_of_mut!((*raw).data)) }?;
+
+        let vdpa = dev.as_raw();
+        // SAFETY: The device is private to this function until it is
+        // registered; the data is initialised, so `free` may drop it.
+        unsafe {
+            (*vdpa).config = ops;
+            if opts.self_dma {
+                let d = ptr::addr_of_mut!((*vdpa).dev);
+                (*d).dma_mask = ptr::addr_of_mut!((*d).coherent_dma_mask);
+                to_result(bindings::dma_set_mask_and_coherent(d, u64::MAX))?;
+                (*vdpa).vmap.dma_dev = d;
+            } else if let Some(p) = parent {
+                (*vdpa).vmap.dma_dev = p.as_raw();
+            }
+        }
+        // INVARIANT: Allocated with the size of `Device<T>`, ops set, data initialised.
+        Ok(UnregisteredDevice {
+            dev,
+            nvqs: opts.nvqs,
+        })
+    }
+}
+
 impl<T: Driver> Device<T> {
     const fn build(dma: DmaModel, free: bool) -> bindings::vdpa_config_ops {
         // Both halves of the incremental DMA model, or neither.
-        const { assert!(T::HAS_DMA_MAP == T::HAS_DMA_UNMAP, "dma_map needs dma_unmap") };
+        const {
+            assert!(
+                T::HAS_DMA_MAP == T::HAS_DMA_UNMAP,
+                "dma_map needs dma_unmap"
+            )
+        };
         let batch = matches!(dma, DmaModel::Batch);
         let incremental = matches!(dma, DmaModel::Incremental);
         bindings::vdpa_config_ops {
@@ -638,79 +732,6 @@ impl<T: Driver> Device<T> {
         Self::build(DmaModel::Incremental, false);
     const VTABLE_PLATFORM_INIT: bindings::vdpa_config_ops = Self::build(DmaModel::Platform, false);
 
-    /// Creates a vDPA device named `name` (or `vdpaN`) with the driver's data.
-    ///
-    /// Fails with `EINVAL` if the driver does not implement the map ops that
-    /// `opts.dma` needs.
-    pub fn new(
-        parent: Option<&device::Device>,
-        name: Option<&CStr>,
-        opts: Options,
-        data: impl PinInit<T, Error>,
-    ) -> Result<UnregisteredDevice<T>> {
-        let (init_ops, ops): (&'static bindings::vdpa_config_ops, &'static bindings::vdpa_config_ops) =
-            match opts.dma {
-                DmaModel::Batch if T::HAS_SET_MAP => {
-                    (&Self::VTABLE_BATCH_INIT, &Self::VTABLE_BATCH)
-                }
-                DmaModel::Incremental if T::HAS_DMA_MAP => {
-                    (&Self::VTABLE_INCREMENTAL_INIT, &Self::VTABLE_INCREMENTAL)
-                }
-                DmaModel::Platform => (&Self::VTABLE_PLATFORM_INIT, &Self::VTABLE_PLATFORM),
-                _ => return Err(EINVAL),
-            };
-        if opts.nvqs == 0 || opts.nvqs > u32::from(u16::MAX) || opts.ngroups == 0 || opts.nas == 0
-        {
-            return Err(EINVAL);
-        }
-        // `__vdpa_alloc_device` uses `kzalloc()`; make sure the layout suits it.
-        let layout = Kmalloc::aligned_layout(Layout::new::<Self>());
-
-        // SAFETY: `init_ops` is static; `parent` and `name` are valid for the
-        // call (the name is copied). The C struct is at offset 0 of `Self`.
-        let raw = unsafe {
-            bindings::__vdpa_alloc_device(
-                parent.map_or(ptr::null_mut(), |p| p.as_raw()),
-                init_ops,
-                ptr::null(),
-                opts.ngroups,
-                opts.nas,
-                layout.size(),
-                name.map_or(ptr::null(), |n| n.as_char_ptr()),
-                false,
-            )
-        };
-        let raw = from_err_ptr(raw)?.cast::<Self>();
-        // SAFETY: The allocation succeeded and holds one reference, which
-        // `dev` owns from here on. Until `data` is initialised the ops have
-        // no `free`, so dropping it only frees the memory.
-        let dev: ARef<Self> = unsafe { ARef::from_raw(NonNull::new_unchecked(raw)) };
-
-        // SAFETY: `raw` is valid; the data field is not initialised yet and
-        // is not moved until the device is freed.
-        unsafe { data.__pinned_init(ptr::addr_of_mut!((*raw).data)) }?;
-
-        let vdpa = dev.as_raw();
-        // SAFETY: The device is private to this function until it is
-        // registered; the data is initialised, so `free` may drop it.
-        unsafe {
-            (*vdpa).config = ops;
-            if opts.self_dma {
-                let d = ptr::addr_of_mut!((*vdpa).dev);
-                (*d).dma_mask = ptr::addr_of_mut!((*d).coherent_dma_mask);
-                to_result(bindings::dma_set_mask_and_coherent(d, u64::MAX))?;
-                (*vdpa).vmap.dma_dev = d;
-            } else if let Some(p) = parent {
-                (*vdpa).vmap.dma_dev = p.as_raw();
-            }
-        }
-        // INVARIANT: Allocated with the size of `Self`, ops set, data initialised.
-        Ok(UnregisteredDevice {
-            dev,
-            nvqs: opts.nvqs,
-        })
-    }
-
     /// Returns the C device.
     pub fn as_raw(&self) -> *mut bindings::vdpa_device {
         self.vdpa.get()
@@ -771,6 +792,9 @@ impl<T: Driver> Device<T> {
         (end <= T::get_config_size(self)).then_some((offset, len))
     }
 
+    /// # Safety
+    ///
+    /// Called by the vDPA core with a device created by [`UnregisteredDevice::new`] for `T`.
     unsafe extern "C" fn set_vq_address_cb(
         v: *mut bindings::vdpa_device,
         idx: u16,
@@ -787,6 +811,9 @@ impl<T: Driver> Device<T> {
         })
     }
 
+    /// # Safety
+    ///
+    /// Called by the vDPA core with a device created by [`UnregisteredDevice::new`] for `T`.
     unsafe extern "C" fn set_vq_num_cb(v: *mut bindings::vdpa_device, idx: u16, num: u32) {
         // SAFETY: The vDPA core calls the ops with a device of this type.
         let dev = unsafe { Self::from_raw(v) };
@@ -795,6 +822,9 @@ impl<T: Driver> Device<T> {
         }
     }
 
+    /// # Safety
+    ///
+    /// Called by the vDPA core with a device created by [`UnregisteredDevice::new`] for `T`.
     unsafe extern "C" fn kick_vq_cb(v: *mut bindings::vdpa_device, idx: u16) {
         // SAFETY: The vDPA core calls the ops with a device of this type.
         let dev = unsafe { Self::from_raw(v) };
@@ -803,6 +833,9 @@ impl<T: Driver> Device<T> {
         }
     }
 
+    /// # Safety
+    ///
+    /// Called by the vDPA core with a device created by [`UnregisteredDevice::new`] for `T`.
     unsafe extern "C" fn kick_vq_with_data_cb(v: *mut bindings::vdpa_device, data: u32) {
         // SAFETY: The vDPA core calls the ops with a device of this type.
         let dev = unsafe { Self::from_raw(v) };
@@ -811,6 +844,9 @@ impl<T: Driver> Device<T> {
         }
     }
 
+    /// # Safety
+    ///
+    /// Called by the vDPA core with a device created by [`UnregisteredDevice::new`] for `T`.
     unsafe extern "C" fn set_vq_cb_cb(
         v: *mut bindings::vdpa_device,
         idx: u16,
@@ -825,6 +861,9 @@ impl<T: Driver> Device<T> {
         }
     }
 
+    /// # Safety
+    ///
+    /// Called by the vDPA core with a device created by [`UnregisteredDevice::new`] for `T`.
     unsafe extern "C" fn set_vq_ready_cb(v: *mut bindings::vdpa_device, idx: u16, ready: bool) {
         // SAFETY: The vDPA core calls the ops with a device of this type.
         let dev = unsafe { Self::from_raw(v) };
@@ -833,12 +872,18 @@ impl<T: Driver> Device<T> {
         }
     }
 
+    /// # Safety
+    ///
+    /// Called by the vDPA core with a device created by [`UnregisteredDevice::new`] for `T`.
     unsafe extern "C" fn get_vq_ready_cb(v: *mut bindings::vdpa_device, idx: u16) -> bool {
         // SAFETY: The vDPA core calls the ops with a device of this type.
         let dev = unsafe { Self::from_raw(v) };
         dev.vq(idx).is_some_and(|idx| T::get_vq_ready(dev, idx))
     }
 
+    /// # Safety
+    ///
+    /// Called by the vDPA core with a device created by [`UnregisteredDevice::new`] for `T`.
     unsafe extern "C" fn set_vq_state_cb(
         v: *mut bindings::vdpa_device,
         idx: u16,
@@ -856,6 +901,9 @@ impl<T: Driver> Device<T> {
         })
     }
 
+    /// # Safety
+    ///
+    /// Called by the vDPA core with a device created by [`UnregisteredDevice::new`] for `T`.
     unsafe extern "C" fn get_vq_state_cb(
         v: *mut bindings::vdpa_device,
         idx: u16,
@@ -872,6 +920,9 @@ impl<T: Driver> Device<T> {
         })
     }
 
+    /// # Safety
+    ///
+    /// Called by the vDPA core with a device created by [`UnregisteredDevice::new`] for `T`.
     unsafe extern "C" fn get_vendor_vq_stats_cb(
         v: *mut bindings::vdpa_device,
         idx: u16,
@@ -891,6 +942,9 @@ impl<T: Driver> Device<T> {
         })
     }
 
+    /// # Safety
+    ///
+    /// Called by the vDPA core with a device created by [`UnregisteredDevice::new`] for `T`.
     unsafe extern "C" fn get_vq_notification_cb(
         v: *mut bindings::vdpa_device,
         idx: u16,
@@ -907,6 +961,9 @@ impl<T: Driver> Device<T> {
         }
     }
 
+    /// # Safety
+    ///
+    /// Called by the vDPA core with a device created by [`UnregisteredDevice::new`] for `T`.
     unsafe extern "C" fn get_vq_irq_cb(v: *mut bindings::vdpa_device, idx: u16) -> c_int {
         // SAFETY: The vDPA core calls the ops with a device of this type.
         let dev = unsafe { Self::from_raw(v) };
@@ -917,33 +974,51 @@ impl<T: Driver> Device<T> {
         })
     }
 
+    /// # Safety
+    ///
+    /// Called by the vDPA core with a device created by [`UnregisteredDevice::new`] for `T`.
     unsafe extern "C" fn get_vq_size_cb(v: *mut bindings::vdpa_device, idx: u16) -> u16 {
         // SAFETY: The vDPA core calls the ops with a device of this type.
         let dev = unsafe { Self::from_raw(v) };
         dev.vq(idx).map_or(0, |idx| T::get_vq_size(dev, idx))
     }
 
+    /// # Safety
+    ///
+    /// Called by the vDPA core with a device created by [`UnregisteredDevice::new`] for `T`.
     unsafe extern "C" fn get_vq_align_cb(v: *mut bindings::vdpa_device) -> u32 {
         // SAFETY: The vDPA core calls the ops with a device of this type.
         T::get_vq_align(unsafe { Self::from_raw(v) })
     }
 
+    /// # Safety
+    ///
+    /// Called by the vDPA core with a device created by [`UnregisteredDevice::new`] for `T`.
     unsafe extern "C" fn get_vq_group_cb(v: *mut bindings::vdpa_device, idx: u16) -> u32 {
         // SAFETY: The vDPA core calls the ops with a device of this type.
         let dev = unsafe { Self::from_raw(v) };
         dev.vq(idx).map_or(0, |idx| T::get_vq_group(dev, idx))
     }
 
+    /// # Safety
+    ///
+    /// Called by the vDPA core with a device created by [`UnregisteredDevice::new`] for `T`.
     unsafe extern "C" fn get_device_features_cb(v: *mut bindings::vdpa_device) -> u64 {
         // SAFETY: The vDPA core calls the ops with a device of this type.
         T::get_device_features(unsafe { Self::from_raw(v) })
     }
 
+    /// # Safety
+    ///
+    /// Called by the vDPA core with a device created by [`UnregisteredDevice::new`] for `T`.
     unsafe extern "C" fn get_backend_features_cb(v: *const bindings::vdpa_device) -> u64 {
         // SAFETY: The vDPA core calls the ops with a device of this type.
         T::get_backend_features(unsafe { Self::from_raw(v) })
     }
 
+    /// # Safety
+    ///
+    /// Called by the vDPA core with a device created by [`UnregisteredDevice::new`] for `T`.
     unsafe extern "C" fn set_driver_features_cb(v: *mut bindings::vdpa_device, f: u64) -> c_int {
         // SAFETY: The vDPA core calls the ops with a device of this type.
         let dev = unsafe { Self::from_raw(v) };
@@ -953,11 +1028,17 @@ impl<T: Driver> Device<T> {
         })
     }
 
+    /// # Safety
+    ///
+    /// Called by the vDPA core with a device created by [`UnregisteredDevice::new`] for `T`.
     unsafe extern "C" fn get_driver_features_cb(v: *mut bindings::vdpa_device) -> u64 {
         // SAFETY: The vDPA core calls the ops with a device of this type.
         T::get_driver_features(unsafe { Self::from_raw(v) })
     }
 
+    /// # Safety
+    ///
+    /// Called by the vDPA core with a device created by [`UnregisteredDevice::new`] for `T`.
     unsafe extern "C" fn set_config_cb_cb(
         v: *mut bindings::vdpa_device,
         cb: *mut bindings::vdpa_callback,
@@ -968,36 +1049,57 @@ impl<T: Driver> Device<T> {
         T::set_config_cb(dev, unsafe { Callback::from_raw(cb) })
     }
 
+    /// # Safety
+    ///
+    /// Called by the vDPA core with a device created by [`UnregisteredDevice::new`] for `T`.
     unsafe extern "C" fn get_vq_num_max_cb(v: *mut bindings::vdpa_device) -> u16 {
         // SAFETY: The vDPA core calls the ops with a device of this type.
         T::get_vq_num_max(unsafe { Self::from_raw(v) })
     }
 
+    /// # Safety
+    ///
+    /// Called by the vDPA core with a device created by [`UnregisteredDevice::new`] for `T`.
     unsafe extern "C" fn get_vq_num_min_cb(v: *mut bindings::vdpa_device) -> u16 {
         // SAFETY: The vDPA core calls the ops with a device of this type.
         T::get_vq_num_min(unsafe { Self::from_raw(v) })
     }
 
+    /// # Safety
+    ///
+    /// Called by the vDPA core with a device created by [`UnregisteredDevice::new`] for `T`.
     unsafe extern "C" fn get_device_id_cb(v: *mut bindings::vdpa_device) -> u32 {
         // SAFETY: The vDPA core calls the ops with a device of this type.
         T::get_device_id(unsafe { Self::from_raw(v) })
     }
 
+    /// # Safety
+    ///
+    /// Called by the vDPA core with a device created by [`UnregisteredDevice::new`] for `T`.
     unsafe extern "C" fn get_vendor_id_cb(v: *mut bindings::vdpa_device) -> u32 {
         // SAFETY: The vDPA core calls the ops with a device of this type.
         T::get_vendor_id(unsafe { Self::from_raw(v) })
     }
 
+    /// # Safety
+    ///
+    /// Called by the vDPA core with a device created by [`UnregisteredDevice::new`] for `T`.
     unsafe extern "C" fn get_status_cb(v: *mut bindings::vdpa_device) -> u8 {
         // SAFETY: The vDPA core calls the ops with a device of this type.
         T::get_status(unsafe { Self::from_raw(v) })
     }
 
+    /// # Safety
+    ///
+    /// Called by the vDPA core with a device created by [`UnregisteredDevice::new`] for `T`.
     unsafe extern "C" fn set_status_cb(v: *mut bindings::vdpa_device, status: u8) {
         // SAFETY: The vDPA core calls the ops with a device of this type.
         T::set_status(unsafe { Self::from_raw(v) }, status)
     }
 
+    /// # Safety
+    ///
+    /// Called by the vDPA core with a device created by [`UnregisteredDevice::new`] for `T`.
     unsafe extern "C" fn reset_cb(v: *mut bindings::vdpa_device) -> c_int {
         // SAFETY: The vDPA core calls the ops with a device of this type.
         let dev = unsafe { Self::from_raw(v) };
@@ -1007,6 +1109,9 @@ impl<T: Driver> Device<T> {
         })
     }
 
+    /// # Safety
+    ///
+    /// Called by the vDPA core with a device created by [`UnregisteredDevice::new`] for `T`.
     unsafe extern "C" fn compat_reset_cb(v: *mut bindings::vdpa_device, flags: u32) -> c_int {
         // SAFETY: The vDPA core calls the ops with a device of this type.
         let dev = unsafe { Self::from_raw(v) };
@@ -1016,6 +1121,9 @@ impl<T: Driver> Device<T> {
         })
     }
 
+    /// # Safety
+    ///
+    /// Called by the vDPA core with a device created by [`UnregisteredDevice::new`] for `T`.
     unsafe extern "C" fn suspend_cb(v: *mut bindings::vdpa_device) -> c_int {
         // SAFETY: The vDPA core calls the ops with a device of this type.
         let dev = unsafe { Self::from_raw(v) };
@@ -1025,6 +1133,9 @@ impl<T: Driver> Device<T> {
         })
     }
 
+    /// # Safety
+    ///
+    /// Called by the vDPA core with a device created by [`UnregisteredDevice::new`] for `T`.
     unsafe extern "C" fn resume_cb(v: *mut bindings::vdpa_device) -> c_int {
         // SAFETY: The vDPA core calls the ops with a device of this type.
         let dev = unsafe { Self::from_raw(v) };
@@ -1034,11 +1145,17 @@ impl<T: Driver> Device<T> {
         })
     }
 
+    /// # Safety
+    ///
+    /// Called by the vDPA core with a device created by [`UnregisteredDevice::new`] for `T`.
     unsafe extern "C" fn get_config_size_cb(v: *mut bindings::vdpa_device) -> usize {
         // SAFETY: The vDPA core calls the ops with a device of this type.
         T::get_config_size(unsafe { Self::from_raw(v) })
     }
 
+    /// # Safety
+    ///
+    /// Called by the vDPA core with a device created by [`UnregisteredDevice::new`] for `T`.
     unsafe extern "C" fn get_config_cb(
         v: *mut bindings::vdpa_device,
         offset: c_uint,
@@ -1058,6 +1175,9 @@ impl<T: Driver> Device<T> {
         }
     }
 
+    /// # Safety
+    ///
+    /// Called by the vDPA core with a device created by [`UnregisteredDevice::new`] for `T`.
     unsafe extern "C" fn set_config_cb(
         v: *mut bindings::vdpa_device,
         offset: c_uint,
@@ -1076,11 +1196,17 @@ impl<T: Driver> Device<T> {
         }
     }
 
+    /// # Safety
+    ///
+    /// Called by the vDPA core with a device created by [`UnregisteredDevice::new`] for `T`.
     unsafe extern "C" fn get_generation_cb(v: *mut bindings::vdpa_device) -> u32 {
         // SAFETY: The vDPA core calls the ops with a device of this type.
         T::get_generation(unsafe { Self::from_raw(v) })
     }
 
+    /// # Safety
+    ///
+    /// Called by the vDPA core with a device created by [`UnregisteredDevice::new`] for `T`.
     unsafe extern "C" fn get_iova_range_cb(
         v: *mut bindings::vdpa_device,
     ) -> bindings::vdpa_iova_range {
@@ -1092,6 +1218,9 @@ impl<T: Driver> Device<T> {
         }
     }
 
+    /// # Safety
+    ///
+    /// Called by the vDPA core with a device created by [`UnregisteredDevice::new`] for `T`.
     unsafe extern "C" fn set_group_asid_cb(
         v: *mut bindings::vdpa_device,
         group: c_uint,
@@ -1108,6 +1237,9 @@ impl<T: Driver> Device<T> {
         })
     }
 
+    /// # Safety
+    ///
+    /// Called by the vDPA core with a device created by [`UnregisteredDevice::new`] for `T`.
     unsafe extern "C" fn set_map_cb(
         v: *mut bindings::vdpa_device,
         asid: c_uint,
@@ -1126,6 +1258,9 @@ impl<T: Driver> Device<T> {
         })
     }
 
+    /// # Safety
+    ///
+    /// Called by the vDPA core with a device created by [`UnregisteredDevice::new`] for `T`.
     unsafe extern "C" fn dma_map_cb(
         v: *mut bindings::vdpa_device,
         asid: c_uint,
@@ -1146,6 +1281,9 @@ impl<T: Driver> Device<T> {
         })
     }
 
+    /// # Safety
+    ///
+    /// Called by the vDPA core with a device created by [`UnregisteredDevice::new`] for `T`.
     unsafe extern "C" fn dma_unmap_cb(
         v: *mut bindings::vdpa_device,
         asid: c_uint,
@@ -1163,6 +1301,9 @@ impl<T: Driver> Device<T> {
         })
     }
 
+    /// # Safety
+    ///
+    /// Called by the vDPA core with a device created by [`UnregisteredDevice::new`] for `T`.
     unsafe extern "C" fn reset_map_cb(v: *mut bindings::vdpa_device, asid: c_uint) -> c_int {
         // SAFETY: The vDPA core calls the ops with a device of this type.
         let dev = unsafe { Self::from_raw(v) };
@@ -1175,6 +1316,9 @@ impl<T: Driver> Device<T> {
         })
     }
 
+    /// # Safety
+    ///
+    /// Called by the vDPA core with a device created by [`UnregisteredDevice::new`] for `T`.
     unsafe extern "C" fn free_cb(v: *mut bindings::vdpa_device) {
         let this = v.cast::<Self>();
         // SAFETY: Called once, by the release of the last reference; the data
@@ -1318,6 +1462,9 @@ impl<M: MgmtDriver> MgmtRegistration<M> {
         unsafe { &*crate::container_of!(Opaque::cast_from(mdev).cast_mut(), Self, mdev) }
     }
 
+    /// # Safety
+    ///
+    /// Called by the vDPA core with the registered management device.
     unsafe extern "C" fn dev_add_cb(
         mdev: *mut bindings::vdpa_mgmt_dev,
         name: *const c_char,
@@ -1327,7 +1474,8 @@ impl<M: MgmtDriver> MgmtRegistration<M> {
         // device, under its device lock.
         let this = unsafe { Self::from_mdev(mdev) };
         // SAFETY: `name` and `config` are valid for the call.
-        let (name, config) = unsafe { (CStr::from_char_ptr(name), DevSetConfig::from_raw(&*config)) };
+        let (name, config) =
+            unsafe { (CStr::from_char_ptr(name), DevSetConfig::from_raw(&*config)) };
         from_result(|| {
             let new = M::dev_add(this, name, &config)?;
             let vdpa = new.dev.as_raw();
@@ -1344,6 +1492,9 @@ impl<M: MgmtDriver> MgmtRegistration<M> {
         })
     }
 
+    /// # Safety
+    ///
+    /// Called by the vDPA core with the registered management device and one of its devices.
     unsafe extern "C" fn dev_del_cb(
         mdev: *mut bindings::vdpa_mgmt_dev,
         vdev: *mut bindings::vdpa_device,
@@ -1359,6 +1510,9 @@ impl<M: MgmtDriver> MgmtRegistration<M> {
         unsafe { bindings::_vdpa_unregister_device(vdev) };
     }
 
+    /// # Safety
+    ///
+    /// Called by the vDPA core with the registered management device and one of its devices.
     unsafe extern "C" fn dev_set_attr_cb(
         mdev: *mut bindings::vdpa_mgmt_dev,
         vdev: *mut bindings::vdpa_device,

@@ -114,8 +114,7 @@ impl Net {
             core.dev.stats.cvq_requests += 1;
             let mut hdr = [0u8; 2];
             let mut ack = CTRL_ERR;
-            if vq.ring.pull(&mut vq.riov, &mut hdr) == Ok(2)
-                && hdr == [CTRL_MAC, CTRL_MAC_ADDR_SET]
+            if vq.ring.pull(&mut vq.riov, &mut hdr) == Ok(2) && hdr == [CTRL_MAC, CTRL_MAC_ADDR_SET]
             {
                 let mut mac = [0u8; 6];
                 if vq.ring.pull(&mut vq.riov, &mut mac) == Ok(6) {
@@ -180,7 +179,8 @@ impl Net {
             Ok(None) => {
                 // No receive buffer yet: leave the frame in TX until the
                 // driver adds one (it kicks RX), instead of dropping it.
-                tx.ring.set_last_avail_idx(tx.ring.last_avail_idx().wrapping_sub(1));
+                tx.ring
+                    .set_last_avail_idx(tx.ring.last_avail_idx().wrapping_sub(1));
                 state.stats.tx_pkts -= 1;
                 state.stats.tx_bytes -= len as u64;
                 state.stats.rx_overruns += 1;
@@ -198,10 +198,10 @@ impl Net {
             tx.complete(tx_head, 0);
             return true;
         }
-        let mut written = match rx.ring.push(&mut rx.wiov, &state.chunk[..first]) {
-            Ok(n) => n,
-            Err(_) => 0,
-        };
+        let mut written = rx
+            .ring
+            .push(&mut rx.wiov, &state.chunk[..first])
+            .unwrap_or_default();
         let mut left = len - first;
         while left > 0 && written > 0 {
             let n = left.min(CHUNK);
@@ -337,7 +337,7 @@ impl vdpa::MgmtDriver for NetMgmt {
             queue: mgmt.queue.clone(),
             state,
         });
-        vdpa::Device::new(
+        vdpa::UnregisteredDevice::new(
             Some(mgmt.parent()),
             Some(name),
             Options {

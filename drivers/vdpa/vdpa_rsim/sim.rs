@@ -5,8 +5,7 @@
 //! does with its queues.
 
 use kernel::{
-    new_mutex,
-    new_work,
+    new_mutex, new_work,
     prelude::*,
     sync::{
         Arc,
@@ -396,7 +395,10 @@ impl<D: DeviceType> vdpa::Driver for Sim<D> {
         // Keep the restored index across the ring setup; the used index
         // starts where the available one is (no buffer in flight).
         let avail = vq.ring.last_avail_idx();
-        match vq.ring.init(features, vq.num, vq.desc, vq.driver, vq.device) {
+        match vq
+            .ring
+            .init(features, vq.num, vq.desc, vq.driver, vq.device)
+        {
             Ok(()) => {
                 vq.ring.set_last_avail_idx(avail);
                 vq.ring.set_last_used_idx(avail);
@@ -427,7 +429,11 @@ impl<D: DeviceType> vdpa::Driver for Sim<D> {
         })
     }
 
-    fn get_vendor_vq_stats(dev: &vdpa::Device<Self>, idx: u16, stats: &mut VendorStats<'_>) -> Result {
+    fn get_vendor_vq_stats(
+        dev: &vdpa::Device<Self>,
+        idx: u16,
+        stats: &mut VendorStats<'_>,
+    ) -> Result {
         let core = dev.shared.core.lock();
         D::stats(&core.dev, idx, stats)
     }
@@ -573,8 +579,14 @@ impl<D: DeviceType> vdpa::Driver for Sim<D> {
         space.lock().copy_from(iotlb)
     }
 
-    fn dma_map(dev: &vdpa::Device<Self>, asid: u32, iova: u64, size: u64, pa: u64, perm: u32)
-        -> Result {
+    fn dma_map(
+        dev: &vdpa::Device<Self>,
+        asid: u32,
+        iova: u64,
+        size: u64,
+        pa: u64,
+        perm: u32,
+    ) -> Result {
         let space = dev.space(asid)?;
         let perm = Perm::from_raw(perm).ok_or(EINVAL)?;
         let mut core = dev.shared.core.lock();

@@ -62,7 +62,10 @@ impl kernel::Module for RsimModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         let max_iotlb_entries = *module_parameters::max_iotlb_entries.value();
         if max_iotlb_entries < 2 {
-            pr_err!("max_iotlb_entries={} is too small (at least 2)\n", max_iotlb_entries);
+            pr_err!(
+                "max_iotlb_entries={} is too small (at least 2)\n",
+                max_iotlb_entries
+            );
             return Err(EINVAL);
         }
         let dma = if *module_parameters::batch_mapping.value() != 0 {

@@ -12,12 +12,7 @@
 //! C header: [`include/linux/vringh.h`](srctree/include/linux/vringh.h)
 
 use crate::{
-    alloc::Flags,
-    bindings,
-    error::to_result,
-    prelude::*,
-    sync::Arc,
-    types::Opaque,
+    alloc::Flags, bindings, error::to_result, prelude::*, sync::Arc, types::Opaque,
     vhost::iotlb::AddressSpace,
 };
 
