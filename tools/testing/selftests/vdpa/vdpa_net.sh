@@ -20,7 +20,7 @@ ktap_print_header
 vdpa_require "the vdpa tool (iproute2)" vdpa help
 vdpa_require "root" test "$(id -u)" = 0
 set -- $PARENTS
-NTESTS=27
+NTESTS=31
 ktap_set_plan $((NTESTS * $#))
 
 cleanup() {
@@ -44,6 +44,43 @@ vstat_matches() { # vstat_matches <dev> <qidx> <counter name> <ifname> <statisti
 	if_val=$(cat "/sys/class/net/$4/statistics/$5")
 	echo "device $3: ${dev_val:-none}, netdev $5: $if_val"
 	[ -n "$dev_val" ] && [ "$dev_val" = "$if_val" ]
+}
+
+add_del_cycles() { # add_del_cycles <mgmtdev> <n>
+	local i n0
+	n0=$(vdpa_dev_count)
+	for i in $(seq 1 "$2"); do
+		vdpa dev add name "$DEV" mgmtdev "$1" mac "$MAC" || return 1
+		vdpa dev del "$DEV" || return 1
+	done
+	[ "$(vdpa_dev_count)" = "$n0" ]
+}
+
+bind_cycles() { # bind_cycles <mgmtdev> <n>
+	local i
+	modprobe virtio_vdpa || return 1
+	for i in $(seq 1 "$2"); do
+		vdpa dev add name "$DEV" mgmtdev "$1" mac "$MAC" || return 1
+		wait_for vdpa_netdev_of "$DEV" || { echo "no netdev in cycle $i"; return 1; }
+		vdpa dev del "$DEV" || return 1
+	done
+}
+
+# With kmemleak (the debug flavour), nothing the tests did may leak.
+kmemleak_check() { # kmemleak_check <prefix>
+	local f=/sys/kernel/debug/kmemleak
+	if ! [ -w "$f" ]; then
+		ktap_test_skip "$1 kmemleak finds no leak (no kmemleak: debug flavour only)"
+		return 0
+	fi
+	echo scan > "$f"; sleep 1; echo scan > "$f"
+	if grep -q "unreferenced object" "$f"; then
+		head -n 40 "$f" | sed 's/^/# /'
+		ktap_test_fail "$1 kmemleak finds no leak"
+	else
+		ktap_test_pass "$1 kmemleak finds no leak"
+	fi
+	echo clear > "$f"
 }
 
 run_parent() { # run_parent <module> <mgmtdev>
@@ -116,7 +153,14 @@ run_parent() { # run_parent <module> <mgmtdev>
 
 	check "$p dev del removes the device and its char device" \
 		sh -c "vdpa dev del $DEV && ! [ -e /sys/bus/vdpa/devices/$DEV ] && ! [ -e /dev/${vhost:-vhost-vdpa-none} ]"
-	modprobe -r virtio_vdpa vhost_vdpa "$mod" 2>/dev/null
+
+	# Creating and deleting devices leaves nothing behind.
+	modprobe -r virtio_vdpa vhost_vdpa 2>/dev/null
+	check "$p 100 add/del cycles" add_del_cycles "$mgmt" 100
+	check "$p 10 add/bind/del cycles under virtio_vdpa" bind_cycles "$mgmt" 10
+	check "$p the module unloads afterwards" \
+		sh -c "modprobe -r virtio_vdpa && modprobe -r $mod && ! [ -d /sys/module/$mod ]"
+	kmemleak_check "$p"
 }
 
 for parent in "$@"; do
