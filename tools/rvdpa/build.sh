@@ -30,7 +30,7 @@ fragments=("$RVDPA_TOP/tools/rvdpa/configs/base.config"
 [ "$flavour" = debug ] && fragments+=("$RVDPA_TOP/tools/rvdpa/configs/debug.config")
 
 # The config depends on the fragments, the kernel and the toolchain.
-stamp=$(cat "${fragments[@]}" "$work/Makefile" "$RVDPA_TOP/patches/series" |
+stamp=$(cat "${fragments[@]}" "$work/Makefile" "$RVDPA_TOP/patches/series" "$RVDPA_TOP"/patches/*.patch |
 	cat - <(/usr/bin/rustc --version) | md5sum | cut -c1-32)
 if [ ! -f "$out/.config" ] || [ "$(cat "$out/.rvdpa-config-stamp" 2>/dev/null)" != "$stamp" ]; then
 	log "configuring $flavour kernel in $out"

@@ -55,6 +55,8 @@ const BACKEND_F_ENABLE_AFTER_DRIVER_OK: u64 = 1 << 6;
 const QUEUE_MAX: u16 = 256;
 /// The alignment of the virtqueue areas.
 const QUEUE_ALIGN: u32 = 4096;
+/// The largest config space of a device type.
+const MAX_CONFIG: usize = 128;
 /// How many descriptor chains one worker run handles before it requeues.
 pub(crate) const BUDGET: u32 = 128;
 
@@ -68,7 +70,7 @@ pub(crate) trait DeviceType: Sized + Send + Sync + 'static {
     const NGROUPS: u32;
     /// The number of address spaces.
     const NAS: u32;
-    /// The size of the config space.
+    /// The size of the config space (at most 128 bytes).
     const CONFIG_SIZE: usize;
 
     /// The device's own state, under the device lock.
@@ -244,6 +246,7 @@ pub(crate) struct SimConfig<D: DeviceType> {
 impl<D: DeviceType> Sim<D> {
     /// Creates the device data.
     pub(crate) fn new(cfg: SimConfig<D>) -> Result<Self> {
+        const { assert!(D::CONFIG_SIZE <= MAX_CONFIG) };
         let mut vqs = KVec::with_capacity(D::NVQS as usize, GFP_KERNEL)?;
         let mut spaces = KVec::with_capacity(D::NAS as usize, GFP_KERNEL)?;
         let mut passthrough = KVec::with_capacity(D::NAS as usize, GFP_KERNEL)?;
@@ -534,14 +537,14 @@ impl<D: DeviceType> vdpa::Driver for Sim<D> {
     }
 
     fn get_config(dev: &vdpa::Device<Self>, offset: usize, buf: &mut [u8]) {
-        let mut config = [0u8; 64];
+        let mut config = [0u8; MAX_CONFIG];
         let core = dev.shared.core.lock();
         D::read_config(&core.dev, core.features, &mut config[..D::CONFIG_SIZE]);
         buf.copy_from_slice(&config[offset..offset + buf.len()]);
     }
 
     fn set_config(dev: &vdpa::Device<Self>, offset: usize, buf: &[u8]) {
-        let mut config = [0u8; 64];
+        let mut config = [0u8; MAX_CONFIG];
         let mut guard = dev.shared.core.lock();
         let core = &mut *guard;
         D::read_config(&core.dev, core.features, &mut config[..D::CONFIG_SIZE]);

@@ -6,10 +6,11 @@
 //! created with iproute2's `vdpa dev add` on the management devices this
 //! module registers:
 //!
-//! - `faux/vdpa_rsim_net`: a net loopback (frames sent come back).
+//! - `faux/vdpa_rsim_net`: a net loopback (frames sent come back);
+//! - `faux/vdpa_rsim_blk`: a 128 MiB RAM disk.
 //!
 //! A generic core ([`sim`]) does the vDPA ops and runs a worker per device on
-//! a workqueue the module owns; a device type ([`net`]) says what the device
+//! a workqueue the module owns; a device type ([`net`], [`blk`]) says what the device
 //! does with its queues.
 
 use kernel::{
@@ -23,6 +24,7 @@ use kernel::{
     workqueue::OwnedQueue,
 };
 
+mod blk;
 mod net;
 mod sim;
 
@@ -49,8 +51,11 @@ module! {
 struct Devices {
     #[pin]
     net: MgmtRegistration<net::NetMgmt>,
-    // The parent of the management device; dropped after it.
+    #[pin]
+    blk: MgmtRegistration<blk::BlkMgmt>,
+    // The parents of the management devices; dropped after them.
     net_parent: faux::Registration,
+    blk_parent: faux::Registration,
 }
 
 struct RsimModule {
@@ -74,14 +79,23 @@ impl kernel::Module for RsimModule {
             DmaModel::Incremental
         };
         let queue = sim::new_queue()?;
-        let q = queue.clone();
+        let (qn, qb) = (queue.clone(), queue.clone());
         let devices = KBox::pin_init(
             try_pin_init!(Devices {
                 net_parent: faux::Registration::new(c"vdpa_rsim_net", None)?,
                 net <- MgmtRegistration::new(
                     net_parent.as_ref(),
                     Ok::<_, Error>(net::NetMgmt {
-                        queue: q,
+                        queue: qn,
+                        max_iotlb_entries,
+                        dma,
+                    }),
+                ),
+                blk_parent: faux::Registration::new(c"vdpa_rsim_blk", None)?,
+                blk <- MgmtRegistration::new(
+                    blk_parent.as_ref(),
+                    Ok::<_, Error>(blk::BlkMgmt {
+                        queue: qb,
                         max_iotlb_entries,
                         dma,
                     }),

@@ -6,9 +6,9 @@
 # "module:mgmtdev"; the in-tree C simulator is the reference.
 . "$(dirname "$0")/lib.sh"
 
-PARENTS=${VDPA_BLK_PARENTS:-vdpa_sim_blk:vdpasim_blk}
+PARENTS=${VDPA_BLK_PARENTS:-vdpa_sim_blk:vdpasim_blk vdpa_rsim:faux/vdpa_rsim_blk}
 DEV=ksft-blk0
-NTESTS=7
+NTESTS=11
 TMP=$(mktemp -d)
 
 ktap_print_header
@@ -32,6 +32,14 @@ write_read() { # write_read <disk> <offset in MiB> <MiB>
 		cmp "$TMP/pattern" "$TMP/back"
 }
 
+# Writes a pattern, zeroes it with write-zeroes, and checks it reads back as zeros.
+zeroes() { # zeroes <disk> <offset in MiB> <MiB>
+	write_read "$1" "$2" "$3" &&
+		blkdiscard -z -o $(($2 << 20)) -l $(($3 << 20)) "/dev/$1" &&
+		dd if="/dev/$1" of="$TMP/back" bs=1M skip="$2" count="$3" iflag=direct status=none &&
+		cmp -n $(($3 << 20)) "$TMP/back" /dev/zero
+}
+
 run_parent() { # run_parent <module> <mgmtdev>
 	local mod=$1 mgmt=$2 p="$1:" disk sectors i
 
@@ -48,6 +56,10 @@ run_parent() { # run_parent <module> <mgmtdev>
 	check "$p the disk has a capacity" test "$sectors" -gt 8192
 	check "$p data written at the start reads back" write_read "$disk" 0 4
 	check "$p data written at the end reads back" write_read "$disk" $(((sectors >> 11) - 2)) 2
+	check "$p data written in the middle reads back" write_read "$disk" $((sectors >> 12)) 3
+	check "$p write-zeroes clears a range" zeroes "$disk" 8 1
+	check "$p discard succeeds" blkdiscard -o $((16 << 20)) -l $((1 << 20)) "/dev/$disk"
+	check "$p the disk has an id (GET_ID)" sh -c "[ -n \"\$(cat /sys/block/$disk/serial)\" ]"
 	check "$p dev del removes the disk" \
 		sh -c "vdpa dev del $DEV && ! [ -e /sys/block/$disk ]"
 	modprobe -r virtio_vdpa "$mod" 2>/dev/null

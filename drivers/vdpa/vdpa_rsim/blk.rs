@@ -1,0 +1,280 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The simulated block device: a RAM disk of 128 MiB per device, with read,
+//! write, flush, get-id, discard and write-zeroes. Every request is checked
+//! against the disk's capacity and its own descriptor sizes; a bad one gets
+//! an error status, never an access outside the disk.
+
+use crate::sim::{
+    self,
+    Core,
+    DeviceType,
+    Sim,
+    SimConfig, //
+};
+use kernel::{
+    prelude::*,
+    sync::Arc,
+    vdpa::{
+        self,
+        ConfigAttrs,
+        DevSetConfig,
+        DmaModel,
+        MgmtRegistration,
+        Options,
+        UnregisteredDevice, //
+    },
+    workqueue::OwnedQueue,
+};
+
+const VIRTIO_ID_BLOCK: u32 = 2;
+
+const F_SIZE_MAX: u64 = 1 << 1;
+const F_SEG_MAX: u64 = 1 << 2;
+const F_BLK_SIZE: u64 = 1 << 6;
+const F_FLUSH: u64 = 1 << 9;
+const F_TOPOLOGY: u64 = 1 << 10;
+const F_MQ: u64 = 1 << 12;
+const F_DISCARD: u64 = 1 << 13;
+const F_WRITE_ZEROES: u64 = 1 << 14;
+
+/// The features the simulated block device can offer.
+pub(crate) const FEATURES: u64 = sim::COMMON_FEATURES
+    | F_SIZE_MAX
+    | F_SEG_MAX
+    | F_BLK_SIZE
+    | F_FLUSH
+    | F_TOPOLOGY
+    | F_MQ
+    | F_DISCARD
+    | F_WRITE_ZEROES;
+
+const SECTOR: usize = 512;
+/// The capacity, in sectors (128 MiB).
+const CAPACITY: u64 = 0x40000;
+const SIZE_MAX: u32 = 4096;
+const SEG_MAX: u32 = 32;
+
+const T_IN: u32 = 0;
+const T_OUT: u32 = 1;
+const T_FLUSH: u32 = 4;
+const T_GET_ID: u32 = 8;
+const T_DISCARD: u32 = 11;
+const T_WRITE_ZEROES: u32 = 13;
+
+const S_OK: u8 = 0;
+const S_IOERR: u8 = 1;
+const S_UNSUPP: u8 = 2;
+
+const WRITE_ZEROES_FLAG_UNMAP: u32 = 1;
+/// The device id string `VIRTIO_BLK_T_GET_ID` returns.
+const ID: &[u8; 20] = b"vdpa_rsim_blk\0\0\0\0\0\0\0";
+
+/// The block device's state: its disk.
+pub(crate) struct BlkState {
+    disk: KVVec<u8>,
+}
+
+/// The block device type.
+pub(crate) struct Blk;
+
+impl Blk {
+    /// Returns the byte range of `len` bytes at `sector`, if it is inside
+    /// the disk.
+    fn range(sector: u64, len: usize) -> Option<core::ops::Range<usize>> {
+        let start = usize::try_from(sector.checked_mul(SECTOR as u64)?).ok()?;
+        let end = start.checked_add(len)?;
+        (end <= CAPACITY as usize * SECTOR).then_some(start..end)
+    }
+
+    /// Handles one request. Returns false when the queue has nothing (more)
+    /// to do until the driver kicks it.
+    fn handle_one(core: &mut Core<Self>) -> bool {
+        let vq = &mut core.vqs[0];
+        let disk = &mut core.dev.disk;
+        let head = match vq.ring.getdesc(&mut vq.riov, &mut vq.wiov, GFP_KERNEL) {
+            Ok(Some(head)) => head,
+            // A malformed chain stops the queue, as it would stop a device.
+            Ok(None) | Err(_) => return false,
+        };
+        // A request has a 16-byte header to read and a status byte to write.
+        let (out_len, in_len) = (vq.riov.len(), vq.wiov.len());
+        if out_len < 16 || in_len < 1 {
+            vq.complete(head, 0);
+            return true;
+        }
+        let mut hdr = [0u8; 16];
+        if vq.ring.pull(&mut vq.riov, &mut hdr) != Ok(16) {
+            vq.complete(head, 0);
+            return true;
+        }
+        let ty = u32::from_le_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]);
+        let mut sector_bytes = [0u8; 8];
+        sector_bytes.copy_from_slice(&hdr[8..16]);
+        let sector = u64::from_le_bytes(sector_bytes);
+        let to_pull = out_len - 16;
+        let to_push = in_len - 1;
+        let mut pushed = 0usize;
+
+        let status = match ty {
+            T_IN => match Self::range(sector, to_push) {
+                Some(r) => match vq.ring.push(&mut vq.wiov, &disk[r]) {
+                    Ok(n) if n == to_push => {
+                        pushed = n;
+                        S_OK
+                    }
+                    _ => S_IOERR,
+                },
+                None => S_IOERR,
+            },
+            T_OUT => match Self::range(sector, to_pull) {
+                Some(r) => match vq.ring.pull(&mut vq.riov, &mut disk[r]) {
+                    Ok(n) if n == to_pull => S_OK,
+                    _ => S_IOERR,
+                },
+                None => S_IOERR,
+            },
+            T_FLUSH if sector == 0 => S_OK,
+            T_GET_ID if sector == 0 => {
+                let n = to_push.min(ID.len());
+                match vq.ring.push(&mut vq.wiov, &ID[..n]) {
+                    Ok(m) => {
+                        pushed = m;
+                        S_OK
+                    }
+                    Err(_) => S_IOERR,
+                }
+            }
+            T_DISCARD | T_WRITE_ZEROES if sector == 0 => {
+                let mut seg = [0u8; 16];
+                if to_pull != 16 || vq.ring.pull(&mut vq.riov, &mut seg) != Ok(16) {
+                    S_IOERR
+                } else {
+                    let mut s = [0u8; 8];
+                    s.copy_from_slice(&seg[0..8]);
+                    let start = u64::from_le_bytes(s);
+                    let num = u32::from_le_bytes([seg[8], seg[9], seg[10], seg[11]]);
+                    let flags = u32::from_le_bytes([seg[12], seg[13], seg[14], seg[15]]);
+                    let allowed = if ty == T_DISCARD {
+                        0
+                    } else {
+                        WRITE_ZEROES_FLAG_UNMAP
+                    };
+                    if flags & !allowed != 0 {
+                        S_UNSUPP
+                    } else {
+                        match Self::range(start, num as usize * SECTOR) {
+                            Some(r) => {
+                                if ty == T_WRITE_ZEROES {
+                                    disk[r].fill(0);
+                                }
+                                S_OK
+                            }
+                            None => S_IOERR,
+                        }
+                    }
+                }
+            }
+            T_FLUSH | T_GET_ID | T_DISCARD | T_WRITE_ZEROES => S_IOERR,
+            _ => S_UNSUPP,
+        };
+
+        // The status goes in the last byte of the writable buffers.
+        vq.wiov.advance(to_push - pushed);
+        let written = match vq.ring.push(&mut vq.wiov, &[status]) {
+            Ok(1) => pushed + 1,
+            _ => pushed,
+        };
+        vq.complete(head, written as u32);
+        true
+    }
+}
+
+impl DeviceType for Blk {
+    const DEVICE_ID: u32 = VIRTIO_ID_BLOCK;
+    const NVQS: u16 = 1;
+    const NGROUPS: u32 = 1;
+    const NAS: u32 = 1;
+    const CONFIG_SIZE: usize = 96;
+
+    type State = BlkState;
+
+    fn read_config(_state: &BlkState, _features: u64, out: &mut [u8]) {
+        let mut put = |off: usize, bytes: &[u8]| out[off..off + bytes.len()].copy_from_slice(bytes);
+        put(0, &CAPACITY.to_le_bytes());
+        put(8, &SIZE_MAX.to_le_bytes());
+        put(12, &SEG_MAX.to_le_bytes());
+        put(20, &(SECTOR as u32).to_le_bytes());
+        put(26, &1u16.to_le_bytes());
+        put(28, &1u32.to_le_bytes());
+        put(34, &1u16.to_le_bytes());
+        put(36, &u32::MAX.to_le_bytes());
+        put(40, &1u32.to_le_bytes());
+        put(44, &(SECTOR as u32).to_le_bytes());
+        put(48, &u32::MAX.to_le_bytes());
+        put(52, &1u32.to_le_bytes());
+    }
+
+    fn process(core: &mut Core<Self>) -> bool {
+        if !core.vqs[0].ready {
+            return false;
+        }
+        for _ in 0..sim::BUDGET {
+            if !Self::handle_one(core) {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// The `vdpa_rsim_blk` management device.
+pub(crate) struct BlkMgmt {
+    pub(crate) queue: Arc<OwnedQueue>,
+    pub(crate) max_iotlb_entries: u32,
+    pub(crate) dma: DmaModel,
+}
+
+#[vtable]
+impl vdpa::MgmtDriver for BlkMgmt {
+    type Device = Sim<Blk>;
+
+    const DEVICE_ID: u32 = VIRTIO_ID_BLOCK;
+    const CONFIG_ATTRS: ConfigAttrs = ConfigAttrs::FEATURES;
+    const SUPPORTED_FEATURES: u64 = FEATURES;
+    const MAX_SUPPORTED_VQS: u32 = 1;
+
+    fn dev_add(
+        mgmt: &MgmtRegistration<Self>,
+        name: &CStr,
+        config: &DevSetConfig,
+    ) -> Result<UnregisteredDevice<Sim<Blk>>> {
+        let features = config.device_features.unwrap_or(FEATURES);
+        if features & !FEATURES != 0 {
+            return Err(EINVAL);
+        }
+        let disk = KVVec::from_elem(0u8, CAPACITY as usize * SECTOR, GFP_KERNEL)?;
+        let data = Sim::new(SimConfig {
+            features,
+            max_iotlb_entries: mgmt.max_iotlb_entries,
+            queue: mgmt.queue.clone(),
+            state: BlkState { disk },
+        });
+        vdpa::UnregisteredDevice::new(
+            Some(mgmt.parent()),
+            Some(name),
+            Options {
+                nvqs: u32::from(Blk::NVQS),
+                ngroups: Blk::NGROUPS,
+                nas: Blk::NAS,
+                dma: mgmt.dma,
+                self_dma: true,
+            },
+            data,
+        )
+    }
+
+    fn dev_del(_mgmt: &MgmtRegistration<Self>, dev: &vdpa::Device<Sim<Blk>>) {
+        dev.remove();
+    }
+}
