@@ -10,12 +10,13 @@
 #   make kernel     build the kernel and modules (FLAVOUR=debug for KASAN etc.)
 #   make demo       setup + kernel, then show a simulated vDPA device at work
 #   make check      the whole test suite; ends with "N passed, N failed"
+#                   (T="vdpa_net.sh" runs only the named kselftests)
 #   make vm CMD='...'  run a command in a guest with our kernel
 #   make tree       print the path of the kernel work tree (to apply patches by hand)
 #   make help       this text
 
 FLAVOUR ?= base
-T := tools/rvdpa
+RT := tools/rvdpa
 
 .PHONY: help setup kernel demo check vm tree clean-cache
 
@@ -23,19 +24,19 @@ help:
 	@sed -n '/^#   make/s/^#   //p' Makefile
 
 setup:
-	@$(T)/setup.sh
+	@$(RT)/setup.sh
 
 kernel: setup
-	@$(T)/build.sh --flavour $(FLAVOUR)
+	@$(RT)/build.sh --flavour $(FLAVOUR)
 
 demo: kernel
-	@$(T)/demo.sh --flavour $(FLAVOUR)
+	@$(RT)/demo.sh --flavour $(FLAVOUR)
 
 check: setup
-	@$(T)/run-tests.sh --flavour $(FLAVOUR)
+	@RVDPA_TESTS="$(T)" $(RT)/run-tests.sh --flavour $(FLAVOUR)
 
 vm:
-	@$(T)/vm.sh --flavour $(FLAVOUR) -- $(if $(CMD),$(CMD),uname -a)
+	@$(RT)/vm.sh --flavour $(FLAVOUR) -- $(if $(CMD),$(CMD),uname -a)
 
 tree:
-	@$(T)/sync-tree.sh
+	@$(RT)/sync-tree.sh

@@ -7,6 +7,7 @@
 # Exits non-zero on any failure.
 #
 # Usage: run-tests.sh [--flavour base|debug]
+# RVDPA_TESTS="vdpa_net.sh kunit.sh" runs only those kselftests.
 # (The kselftest runner's output goes through a pipe: it appends nested
 # results to /dev/stdout, which interleaves wrongly on a plain file.)
 # Results and logs: out/results/ in the repository (RVDPA_RESULTS overrides).
@@ -42,8 +43,12 @@ make -s -C "$work/tools/testing/selftests" TARGETS=vdpa O="$RVDPA_CACHE/ksft-$fl
 log "running the tests in a guest (TCG unless RVDPA_KVM=1)"
 start=$(date +%s)
 status=0
+only=
+for t in ${RVDPA_TESTS:-}; do
+	only="$only -t vdpa:$t"
+done
 RVDPA_RESULTS="$results" "$(dirname "$0")/vm.sh" --flavour "$flavour" --log "$results/console.log" -- \
-	bash -c "cd '$results/kselftest' && ./run_kselftest.sh 2>&1 | cat > '$results/kselftest.tap';
+	bash -c "cd '$results/kselftest' && ./run_kselftest.sh $only 2>&1 | cat > '$results/kselftest.tap';
 		dmesg > '$results/dmesg.log'" >/dev/null || status=$?
 log "guest ran for $(($(date +%s) - start)) s"
 
