@@ -9,22 +9,18 @@ use crate::sim::{
     self,
     Core,
     DeviceType,
-    Sim,
-    SimConfig, //
+    MgmtCommon,
+    Sim, //
 };
 use kernel::{
     prelude::*,
-    sync::Arc,
     vdpa::{
         self,
         ConfigAttrs,
         DevSetConfig,
-        DmaModel,
         MgmtRegistration,
-        Options,
         UnregisteredDevice, //
     },
-    workqueue::OwnedQueue,
 };
 
 const VIRTIO_ID_BLOCK: u32 = 2;
@@ -229,11 +225,7 @@ impl DeviceType for Blk {
 }
 
 /// The `vdpa_rsim_blk` management device.
-pub(crate) struct BlkMgmt {
-    pub(crate) queue: Arc<OwnedQueue>,
-    pub(crate) max_iotlb_entries: u32,
-    pub(crate) dma: DmaModel,
-}
+pub(crate) struct BlkMgmt(pub(crate) MgmtCommon);
 
 #[vtable]
 impl vdpa::MgmtDriver for BlkMgmt {
@@ -249,28 +241,13 @@ impl vdpa::MgmtDriver for BlkMgmt {
         name: &CStr,
         config: &DevSetConfig,
     ) -> Result<UnregisteredDevice<Sim<Blk>>> {
-        let features = config.device_features.unwrap_or(FEATURES);
-        if features & !FEATURES != 0 {
-            return Err(EINVAL);
-        }
         let disk = KVVec::from_elem(0u8, CAPACITY as usize * SECTOR, GFP_KERNEL)?;
-        let data = Sim::new(SimConfig {
-            features,
-            max_iotlb_entries: mgmt.max_iotlb_entries,
-            queue: mgmt.queue.clone(),
-            state: BlkState { disk },
-        });
-        vdpa::UnregisteredDevice::new(
-            Some(mgmt.parent()),
-            Some(name),
-            Options {
-                nvqs: u32::from(Blk::NVQS),
-                ngroups: Blk::NGROUPS,
-                nas: Blk::NAS,
-                dma: mgmt.dma,
-                self_dma: true,
-            },
-            data,
+        mgmt.0.create::<Blk>(
+            mgmt.parent(),
+            name,
+            config.device_features,
+            FEATURES,
+            BlkState { disk },
         )
     }
 

@@ -9,23 +9,19 @@ use crate::sim::{
     self,
     Core,
     DeviceType,
-    Sim,
-    SimConfig, //
+    MgmtCommon,
+    Sim, //
 };
 use kernel::{
     prelude::*,
-    sync::Arc,
     vdpa::{
         self,
         ConfigAttrs,
         DevSetConfig,
-        DmaModel,
         MgmtRegistration,
-        Options,
         UnregisteredDevice,
         VendorStats, //
     },
-    workqueue::OwnedQueue,
 };
 
 const VIRTIO_ID_NET: u32 = 1;
@@ -293,11 +289,7 @@ impl DeviceType for Net {
 }
 
 /// The `vdpa_rsim_net` management device.
-pub(crate) struct NetMgmt {
-    pub(crate) queue: Arc<OwnedQueue>,
-    pub(crate) max_iotlb_entries: u32,
-    pub(crate) dma: DmaModel,
-}
+pub(crate) struct NetMgmt(pub(crate) MgmtCommon);
 
 #[vtable]
 impl vdpa::MgmtDriver for NetMgmt {
@@ -315,10 +307,6 @@ impl vdpa::MgmtDriver for NetMgmt {
         name: &CStr,
         config: &DevSetConfig,
     ) -> Result<UnregisteredDevice<Sim<Net>>> {
-        let features = config.device_features.unwrap_or(FEATURES);
-        if features & !FEATURES != 0 {
-            return Err(EINVAL);
-        }
         let mtu = config.mtu.unwrap_or(1500);
         if !(68..=9000).contains(&mtu) {
             return Err(EINVAL);
@@ -331,24 +319,8 @@ impl vdpa::MgmtDriver for NetMgmt {
             stats: Stats::default(),
             chunk,
         };
-        let data = Sim::new(SimConfig {
-            features,
-            max_iotlb_entries: mgmt.max_iotlb_entries,
-            queue: mgmt.queue.clone(),
-            state,
-        });
-        vdpa::UnregisteredDevice::new(
-            Some(mgmt.parent()),
-            Some(name),
-            Options {
-                nvqs: u32::from(Net::NVQS),
-                ngroups: Net::NGROUPS,
-                nas: Net::NAS,
-                dma: mgmt.dma,
-                self_dma: true,
-            },
-            data,
-        )
+        mgmt.0
+            .create::<Net>(mgmt.parent(), name, config.device_features, FEATURES, state)
     }
 
     fn dev_del(_mgmt: &MgmtRegistration<Self>, dev: &vdpa::Device<Sim<Net>>) {

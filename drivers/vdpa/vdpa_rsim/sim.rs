@@ -618,6 +618,52 @@ impl<D: DeviceType> vdpa::Driver for Sim<D> {
     }
 }
 
+/// What the management devices share: the module's settings.
+pub(crate) struct MgmtCommon {
+    /// The workqueue the workers run on.
+    pub(crate) queue: Arc<OwnedQueue>,
+    /// The largest number of IOTLB entries per address space.
+    pub(crate) max_iotlb_entries: u32,
+    /// How devices take their mappings.
+    pub(crate) dma: vdpa::DmaModel,
+}
+
+impl MgmtCommon {
+    /// Creates a device of type `D` named `name` that offers `features`
+    /// (which must be among `supported`).
+    pub(crate) fn create<D: DeviceType>(
+        &self,
+        parent: &kernel::device::Device,
+        name: &CStr,
+        features: Option<u64>,
+        supported: u64,
+        state: D::State,
+    ) -> Result<vdpa::UnregisteredDevice<Sim<D>>> {
+        let features = features.unwrap_or(supported);
+        if features & !supported != 0 {
+            return Err(EINVAL);
+        }
+        let data = Sim::new(SimConfig {
+            features,
+            max_iotlb_entries: self.max_iotlb_entries,
+            queue: self.queue.clone(),
+            state,
+        });
+        vdpa::UnregisteredDevice::new(
+            Some(parent),
+            Some(name),
+            vdpa::Options {
+                nvqs: u32::from(D::NVQS),
+                ngroups: D::NGROUPS,
+                nas: D::NAS,
+                dma: self.dma,
+                self_dma: true,
+            },
+            data,
+        )
+    }
+}
+
 /// Creates the per-module workqueue the simulated devices' workers run on.
 pub(crate) fn new_queue() -> Result<Arc<OwnedQueue>> {
     Ok(Arc::new(

@@ -85,20 +85,20 @@ impl kernel::Module for RsimModule {
                 net_parent: faux::Registration::new(c"vdpa_rsim_net", None)?,
                 net <- MgmtRegistration::new(
                     net_parent.as_ref(),
-                    Ok::<_, Error>(net::NetMgmt {
+                    Ok::<_, Error>(net::NetMgmt(sim::MgmtCommon {
                         queue: qn,
                         max_iotlb_entries,
                         dma,
-                    }),
+                    })),
                 ),
                 blk_parent: faux::Registration::new(c"vdpa_rsim_blk", None)?,
                 blk <- MgmtRegistration::new(
                     blk_parent.as_ref(),
-                    Ok::<_, Error>(blk::BlkMgmt {
+                    Ok::<_, Error>(blk::BlkMgmt(sim::MgmtCommon {
                         queue: qb,
                         max_iotlb_entries,
                         dma,
-                    }),
+                    })),
                 ),
             }),
             GFP_KERNEL,
