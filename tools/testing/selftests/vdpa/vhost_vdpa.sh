@@ -8,11 +8,11 @@
 PARENTS=${VDPA_VHOST_PARENTS:-vdpa_rsim:faux/vdpa_rsim_net vdpa_sim_net:vdpasim_net}
 DEV=ksft-vhost0
 NTESTS=14
-# The C simulator, driven by this harness, does not reach its rings once set
-# up ("vringh: Failed to access avail idx"), with either DMA model and with
-# or without use_va, where the Rust one passes. Until that is understood,
-# its data tests are reported as skipped with this reason.
-C_SKIP="C vdpa_sim_net does not reach its rings under this harness (under investigation)"
+# The C simulator runs with use_va=0: IOTLB entries are physical addresses,
+# as in the Rust simulator, which has no user-VA mode. (In its default
+# use_va=1 mode, driven by this program, it fails to reach its rings:
+# "vringh: Failed to access avail idx"; that is the C simulator's to answer.)
+C_SIM_PARAMS="use_va=0"
 
 ktap_print_header
 vdpa_require "root" test "$(id -u)" = 0
@@ -30,6 +30,10 @@ trap cleanup EXIT
 for parent in "$@"; do
 	mod=${parent%%:*}
 	mgmt=${parent#*:}
+	if [ "$mod" = vdpa_sim_net ]; then
+		modprobe -r vdpa_sim_net vdpa_sim 2>/dev/null
+		modprobe vdpa_sim $C_SIM_PARAMS 2>/dev/null
+	fi
 	if ! modprobe "$mod" 2>/dev/null; then
 		for i in $(seq 1 $NTESTS); do ktap_test_skip "$mod: module $mod is not available"; done
 		continue
@@ -40,8 +44,6 @@ for parent in "$@"; do
 	wait_for vdpa_vhost_of "$DEV"
 	node=/dev/$(vdpa_vhost_of "$DEV")
 	wait_for test -c "$node"
-	skip=
-	[ "$mod" = vdpa_sim_net ] && skip=$C_SKIP
 	# The program's KTAP results are numbered from 1: renumber them into ours.
 	while IFS= read -r line; do
 			case "$line" in
@@ -52,8 +54,9 @@ for parent in "$@"; do
 			"TAP version"*|"1.."*|"# Totals"*) ;;
 			*) echo "# $line" ;;
 			esac
-		done < <(VHOST_VDPA_SKIP_DATA=$skip "$DIR/vhost_vdpa_net" "$node" "$mod" 2>&1)
+		done < <("$DIR/vhost_vdpa_net" "$node" "$mod" 2>&1)
 	vdpa dev del "$DEV"
 	modprobe -r vhost_vdpa "$mod" 2>/dev/null
+	[ "$mod" = vdpa_sim_net ] && modprobe -r vdpa_sim 2>/dev/null
 done
 ktap_finished
