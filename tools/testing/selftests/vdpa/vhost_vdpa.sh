@@ -2,10 +2,12 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # vDPA net parents driven from userspace through vhost_vdpa, the way a VMM
-# drives them: see vhost_vdpa_net.c. Each parent is "module:mgmtdev".
+# drives them: see vhost_vdpa_net.c. Each parent is "module[@params]:mgmtdev";
+# the Rust simulator runs with both of its DMA models (whole IOTLBs through
+# set_map, and one mapping at a time through dma_map/dma_unmap).
 . "$(dirname "$0")/lib.sh"
 
-PARENTS=${VDPA_VHOST_PARENTS:-vdpa_rsim:faux/vdpa_rsim_net vdpa_sim_net:vdpasim_net}
+PARENTS=${VDPA_VHOST_PARENTS:-vdpa_rsim:faux/vdpa_rsim_net vdpa_rsim@batch_mapping=0:faux/vdpa_rsim_net vdpa_sim_net:vdpasim_net}
 DEV=ksft-vhost0
 NTESTS=14
 # The C simulator runs with use_va=0: IOTLB entries are physical addresses,
@@ -30,12 +32,16 @@ trap cleanup EXIT
 for parent in "$@"; do
 	mod=${parent%%:*}
 	mgmt=${parent#*:}
+	params=
+	case "$mod" in *@*) params=${mod#*@}; mod=${mod%%@*} ;; esac
+	name=$mod${params:+ $params}
 	if [ "$mod" = vdpa_sim_net ]; then
 		modprobe -r vdpa_sim_net vdpa_sim 2>/dev/null
 		modprobe vdpa_sim $C_SIM_PARAMS 2>/dev/null
 	fi
-	if ! modprobe "$mod" 2>/dev/null; then
-		for i in $(seq 1 $NTESTS); do ktap_test_skip "$mod: module $mod is not available"; done
+	modprobe -r "$mod" 2>/dev/null
+	if ! modprobe "$mod" $params 2>/dev/null; then
+		for i in $(seq 1 $NTESTS); do ktap_test_skip "$name: module $mod is not available"; done
 		continue
 	fi
 	modprobe -r virtio_vdpa 2>/dev/null
@@ -54,7 +60,7 @@ for parent in "$@"; do
 			"TAP version"*|"1.."*|"# Totals"*) ;;
 			*) echo "# $line" ;;
 			esac
-		done < <("$DIR/vhost_vdpa_net" "$node" "$mod" 2>&1)
+		done < <("$DIR/vhost_vdpa_net" "$node" "$name" 2>&1)
 	vdpa dev del "$DEV"
 	modprobe -r vhost_vdpa "$mod" 2>/dev/null
 	[ "$mod" = vdpa_sim_net ] && modprobe -r vdpa_sim 2>/dev/null
