@@ -9,7 +9,7 @@
 
 PARENTS=${VDPA_VHOST_PARENTS:-vdpa_rsim:faux/vdpa_rsim_net vdpa_rsim@batch_mapping=0:faux/vdpa_rsim_net vdpa_sim_net:vdpasim_net}
 DEV=ksft-vhost0
-NTESTS=14
+NTESTS=18
 # The C simulator runs with use_va=0: IOTLB entries are physical addresses,
 # as in the Rust simulator, which has no user-VA mode. (In its default
 # use_va=1 mode, driven by this program, it fails to reach its rings:

@@ -14,8 +14,11 @@
  * the TX queue must come back on the RX queue byte for byte. Bad requests
  * (a queue index out of range, a ring size that is not a power of two, an
  * IOVA range that wraps, an unknown ASID or group) must be refused, a
- * suspended device must hold its frames until it resumes, and a reset device
- * must work again after a new setup. Output is KTAP; PREFIX starts each
+ * suspended device must hold its frames until it resumes, a reset device
+ * must work again after a new setup, and malformed descriptor chains (a
+ * loop, a buffer past the mappings, an oversized indirect table, a writable
+ * buffer where a readable one is due) must deliver nothing and leave a
+ * device that works again after a reset. Output is KTAP; PREFIX starts each
  * test name.
  */
 #include <errno.h>
@@ -195,6 +198,29 @@ static void post(struct dev *d, int q, uint32_t len, int writable)
 		perror("kick");
 }
 
+/*
+ * Posts a chain of descriptors written as given, from slot 240 on; `next`
+ * fields are relative to the first descriptor.
+ */
+static void post_chain(struct dev *d, int q, const struct vring_desc *descs, int n)
+{
+	struct ring *r = &d->rings[q];
+	uint16_t base = 240;
+	uint64_t one = 1;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		r->desc[base + i] = descs[i];
+		r->desc[base + i].next = base + descs[i].next;
+	}
+	r->avail->ring[r->avail_idx % QSIZE] = base;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	r->avail->idx = ++r->avail_idx;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (write(r->kick, &one, sizeof(one)) != sizeof(one))
+		perror("kick");
+}
+
 /* Waits for the next used entry of a queue; returns its length or -1. */
 static int wait_used(struct dev *d, int q, int timeout_ms, uint16_t *id)
 {
@@ -272,7 +298,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	prefix = argv[2];
-	printf("TAP version 13\n1..14\n");
+	printf("TAP version 13\n1..18\n");
 
 	d.fd = open(argv[1], O_RDWR);
 	if (d.fd < 0) {
@@ -369,6 +395,50 @@ int main(int argc, char **argv)
 	r = setup(&d);
 	back = r ? 0 : traffic(&d, 10, &sent);
 	result(!r && back == sent, "after reset and setup, %d of %d frames came back", back, sent);
+
+	/* Malformed chains deliver nothing; a reset brings the device back. */
+	{
+		static const char *const what[] = {
+			"a descriptor loop", "a buffer past the mappings",
+			"an oversized indirect table", "a writable buffer to send",
+		};
+		int c;
+
+		for (c = 0; c < 4; c++) {
+			uint8_t *fr = buf(&d, TXQ, 250);
+			struct vring_desc bad[1] = { { .addr = iova(&d, fr), .len = HDR_LEN + 60 } };
+			uint16_t uid;
+			int got, rsent = 0, rback;
+
+			make_frame(&d, fr, 60, 500 + c);
+			switch (c) {
+			case 0:
+				bad[0].flags = VRING_DESC_F_NEXT;
+				bad[0].next = 0;
+				break;
+			case 1:
+				bad[0].addr = IOVA_BASE + MEM_SIZE - 16;
+				bad[0].len = 4096;
+				break;
+			case 2:
+				bad[0].flags = VRING_DESC_F_INDIRECT;
+				bad[0].len = 0x80000000u;
+				break;
+			case 3:
+				bad[0].flags = VRING_DESC_F_WRITE;
+				break;
+			}
+			for (got = 0; got < 4; got++)
+				post(&d, RXQ, BUF_SIZE, 1);
+			post_chain(&d, TXQ, bad, 1);
+			got = wait_used(&d, RXQ, 300, &uid);
+			r = setup(&d);
+			rback = r ? 0 : traffic(&d, 2, &rsent);
+			result(got < 0 && !r && rback == rsent,
+			       "%s delivers nothing, and after a reset %d of %d frames come back",
+			       what[c], rback, rsent);
+		}
+	}
 
 	/* The ring memory unmapped, the device cannot reach it: nothing comes back. */
 	{
