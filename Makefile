@@ -12,13 +12,14 @@
 #   make check      the whole test suite; ends with "N passed, N failed"
 #                   (T="vdpa_net.sh" runs only the named kselftests)
 #   make vm CMD='...'  run a command in a guest with our kernel
+#   make bench     Rust vs C simulator, side by side in one guest (not a test)
 #   make tree       print the path of the kernel work tree (to apply patches by hand)
 #   make help       this text
 
 FLAVOUR ?= base
 RT := tools/rvdpa
 
-.PHONY: help setup kernel demo check vm tree clean-cache
+.PHONY: help setup kernel demo check vm bench tree
 
 help:
 	@sed -n '/^#   make/s/^#   //p' Makefile
@@ -37,6 +38,9 @@ check: setup
 
 vm:
 	@$(RT)/vm.sh --flavour $(FLAVOUR) -- $(if $(CMD),$(CMD),uname -a)
+
+bench:
+	@$(RT)/bench.sh --flavour $(FLAVOUR)
 
 tree:
 	@$(RT)/sync-tree.sh

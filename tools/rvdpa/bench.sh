@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The benchmark (not a test): one guest boot, the Rust simulator and the C
+# one measured side by side with the same clients, ratios printed. Under TCG
+# compare ratios only, never absolute numbers.
+#
+# Usage: bench.sh [--flavour base|debug]   (BENCH_SECS sets the net duration)
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+flavour=base
+[ "${1:-}" = --flavour ] && flavour=$2
+"$(dirname "$0")/build.sh" --flavour "$flavour" >/dev/null
+results=$RVDPA_TOP/out/bench
+mkdir -p "$results"
+RVDPA_RESULTS="$results" "$(dirname "$0")/vm.sh" --flavour "$flavour" --log "$results/console.log" -- \
+	env BENCH_SECS="${BENCH_SECS:-10}" "$RVDPA_TOP/tools/rvdpa/bench-guest.sh"
