@@ -11,12 +11,13 @@
 use kernel::{
     faux,
     prelude::*,
-    sync::SpinLock,
+    sync::{Arc, Mutex},
     vdpa::{self, Callback, DevSetConfig, MgmtRegistration, UnregisteredDevice, VqState},
     vhost::{
         iotlb::{AddressSpace, Perm},
         vringh::{Kiov, Vring},
     },
+    workqueue::{self, OwnedQueue, Work, WorkItem},
 };
 
 module! {
@@ -48,14 +49,52 @@ struct State {
     frames: u64,
 }
 
+/// The device state, shared with the work item that swallows frames: kicks
+/// come in atomic context, so the frames are handled on a workqueue.
 #[pin_data]
-struct Sink {
+struct Shared {
     #[pin]
-    state: SpinLock<State>,
+    state: Mutex<State>,
+    #[pin]
+    work: Work<Shared>,
+    queue: Arc<OwnedQueue>,
+}
+
+kernel::impl_has_work! {
+    impl HasWork<Shared> for Shared { self.work }
+}
+
+impl WorkItem for Shared {
+    type Pointer = Arc<Shared>;
+
+    fn run(this: Arc<Shared>) {
+        let cb = {
+            let mut guard = this.state.lock();
+            let st = &mut *guard;
+            let q = &mut st.queues[TXQ];
+            if !q.ready {
+                return;
+            }
+            let (mut riov, mut wiov) = (Kiov::new(), Kiov::new());
+            while let Ok(Some(head)) = q.ring.getdesc(&mut riov, &mut wiov, GFP_KERNEL) {
+                st.frames += 1;
+                let _ = q.ring.complete(head, 0);
+            }
+            q.cb
+        };
+        if let Some(cb) = cb {
+            cb.call();
+        }
+    }
+}
+
+/// The device data.
+struct Sink {
+    shared: Arc<Shared>,
 }
 
 impl Sink {
-    fn new() -> Result<impl PinInit<Self, Error>> {
+    fn new(queue: Arc<OwnedQueue>) -> Result<Self> {
         // The device sees physical memory until the driver maps its own.
         let space = AddressSpace::new(64)?;
         space.lock().add_range(0, u64::MAX, 0, Perm::RW)?;
@@ -63,49 +102,42 @@ impl Sink {
         for q in state.queues.iter_mut() {
             q.ring.set_address_space(space.clone());
         }
-        Ok(try_pin_init!(Sink { state <- kernel::new_spinlock!(state) }? Error))
+        let shared = Arc::pin_init(
+            pin_init!(Shared {
+                state <- kernel::new_mutex!(state),
+                work <- kernel::new_work!("Sink::work"),
+                queue,
+            }),
+            GFP_KERNEL,
+        )?;
+        Ok(Sink { shared })
     }
 }
 
 #[vtable]
 impl vdpa::Driver for Sink {
     fn set_vq_address(dev: &vdpa::Device<Self>, idx: u16, d: u64, a: u64, u: u64) -> Result {
-        dev.state.lock().queues[idx as usize].addr = (d, a, u);
+        dev.shared.state.lock().queues[idx as usize].addr = (d, a, u);
         Ok(())
     }
 
     fn set_vq_num(dev: &vdpa::Device<Self>, idx: u16, num: u32) {
-        dev.state.lock().queues[idx as usize].num = num;
+        dev.shared.state.lock().queues[idx as usize].num = num;
     }
 
     fn kick_vq(dev: &vdpa::Device<Self>, idx: u16) {
-        // Consume every available TX chain right here: nothing sleeps.
-        let cb = {
-            let mut guard = dev.state.lock();
-            let st = &mut *guard;
-            let q = &mut st.queues[TXQ];
-            if idx as usize != TXQ || !q.ready {
-                return;
-            }
-            let (mut riov, mut wiov) = (Kiov::new(), Kiov::new());
-            while let Ok(Some(head)) = q.ring.getdesc(&mut riov, &mut wiov, GFP_ATOMIC) {
-                st.frames += 1;
-                let _ = q.ring.complete(head, 0);
-            }
-            q.cb
-        };
-        // Outside the lock: the driver may send again from its callback.
-        if let Some(cb) = cb {
-            cb.call();
+        if idx as usize == TXQ {
+            // Already queued is fine: that run takes the new frames too.
+            let _ = dev.shared.queue.enqueue(dev.shared.clone());
         }
     }
 
     fn set_vq_cb(dev: &vdpa::Device<Self>, idx: u16, cb: Option<Callback>) {
-        dev.state.lock().queues[idx as usize].cb = cb;
+        dev.shared.state.lock().queues[idx as usize].cb = cb;
     }
 
     fn set_vq_ready(dev: &vdpa::Device<Self>, idx: u16, ready: bool) {
-        let mut guard = dev.state.lock();
+        let mut guard = dev.shared.state.lock();
         let features = guard.features;
         let q = &mut guard.queues[idx as usize];
         let (d, a, u) = q.addr;
@@ -113,18 +145,20 @@ impl vdpa::Driver for Sink {
     }
 
     fn get_vq_ready(dev: &vdpa::Device<Self>, idx: u16) -> bool {
-        dev.state.lock().queues[idx as usize].ready
+        dev.shared.state.lock().queues[idx as usize].ready
     }
 
     fn set_vq_state(dev: &vdpa::Device<Self>, idx: u16, s: &VqState) -> Result {
-        dev.state.lock().queues[idx as usize]
+        dev.shared.state.lock().queues[idx as usize]
             .ring
             .set_last_avail_idx(s.avail_index);
         Ok(())
     }
 
     fn get_vq_state(dev: &vdpa::Device<Self>, idx: u16) -> Result<VqState> {
-        let avail_index = dev.state.lock().queues[idx as usize].ring.last_avail_idx();
+        let avail_index = dev.shared.state.lock().queues[idx as usize]
+            .ring
+            .last_avail_idx();
         Ok(VqState { avail_index })
     }
 
@@ -134,7 +168,7 @@ impl vdpa::Driver for Sink {
         out: &mut vdpa::VendorStats<'_>,
     ) -> Result {
         let frames = if idx as usize == TXQ {
-            dev.state.lock().frames
+            dev.shared.state.lock().frames
         } else {
             0
         };
@@ -150,12 +184,12 @@ impl vdpa::Driver for Sink {
     }
 
     fn set_driver_features(dev: &vdpa::Device<Self>, features: u64) -> Result {
-        dev.state.lock().features = features & FEATURES;
+        dev.shared.state.lock().features = features & FEATURES;
         Ok(())
     }
 
     fn get_driver_features(dev: &vdpa::Device<Self>) -> u64 {
-        dev.state.lock().features
+        dev.shared.state.lock().features
     }
 
     fn set_config_cb(_dev: &vdpa::Device<Self>, _cb: Option<Callback>) {}
@@ -173,15 +207,15 @@ impl vdpa::Driver for Sink {
     }
 
     fn get_status(dev: &vdpa::Device<Self>) -> u8 {
-        dev.state.lock().status
+        dev.shared.state.lock().status
     }
 
     fn set_status(dev: &vdpa::Device<Self>, status: u8) {
-        dev.state.lock().status = status;
+        dev.shared.state.lock().status = status;
     }
 
     fn reset(dev: &vdpa::Device<Self>) -> Result {
-        let mut st = dev.state.lock();
+        let mut st = dev.shared.state.lock();
         for q in st.queues.iter_mut() {
             q.ring.stop();
             (q.ready, q.cb) = (false, None);
@@ -201,7 +235,9 @@ impl vdpa::Driver for Sink {
     fn set_config(_dev: &vdpa::Device<Self>, _offset: usize, _buf: &[u8]) {}
 }
 
-struct SinkMgmt;
+struct SinkMgmt {
+    queue: Arc<OwnedQueue>,
+}
 
 #[vtable]
 impl vdpa::MgmtDriver for SinkMgmt {
@@ -223,22 +259,52 @@ impl vdpa::MgmtDriver for SinkMgmt {
             dma: vdpa::DmaModel::Platform,
             self_dma: true,
         };
-        UnregisteredDevice::new(Some(mgmt.parent()), Some(name), opts, Sink::new()?)
+        UnregisteredDevice::new(
+            Some(mgmt.parent()),
+            Some(name),
+            opts,
+            Sink::new(mgmt.queue.clone()),
+        )
     }
 }
 
 #[pin_data]
-struct SinkModule {
+struct Devices {
     #[pin]
     mgmt: MgmtRegistration<SinkMgmt>,
     parent: faux::Registration,
 }
 
-impl kernel::InPlaceModule for SinkModule {
-    fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
-        try_pin_init!(Self {
-            parent: faux::Registration::new(c"rust_vdpa_sink", None)?,
-            mgmt <- MgmtRegistration::new(parent.as_ref(), Ok::<_, Error>(SinkMgmt)),
+struct SinkModule {
+    devices: Option<Pin<KBox<Devices>>>,
+    queue: Arc<OwnedQueue>,
+}
+
+impl kernel::Module for SinkModule {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        let queue = Arc::new(
+            OwnedQueue::new(c"rust_vdpa_sink", workqueue::flags::UNBOUND, 0)?,
+            GFP_KERNEL,
+        )?;
+        let q = queue.clone();
+        let devices = KBox::pin_init(
+            try_pin_init!(Devices {
+                parent: faux::Registration::new(c"rust_vdpa_sink", None)?,
+                mgmt <- MgmtRegistration::new(parent.as_ref(), Ok::<_, Error>(SinkMgmt { queue: q })),
+            }),
+            GFP_KERNEL,
+        )?;
+        Ok(SinkModule {
+            devices: Some(devices),
+            queue,
         })
+    }
+}
+
+impl Drop for SinkModule {
+    fn drop(&mut self) {
+        // Remove the devices, then wait for their work: none runs after unload.
+        self.devices = None;
+        self.queue.drain();
     }
 }
