@@ -304,11 +304,10 @@ impl<D: DeviceType> Sim<D> {
 
     fn do_reset(&self, flags: u32) {
         let mut core = self.shared.core.lock();
-        for (i, vq) in core.vqs.iter_mut().enumerate() {
+        // Every group goes back to address space 0.
+        for vq in core.vqs.iter_mut() {
             vq.reset();
-            if i < D::NVQS as usize {
-                vq.ring.set_address_space(self.shared.spaces[0].clone());
-            }
+            vq.ring.set_address_space(self.shared.spaces[0].clone());
         }
         for asid in core.group_asid.iter_mut() {
             *asid = 0;
