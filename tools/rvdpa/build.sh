@@ -19,6 +19,11 @@ fi
 case "$flavour" in base|debug) ;; *) die "unknown flavour '$flavour' (base or debug)" ;; esac
 
 "$(dirname "$0")/check-tools.sh"
+# One build at a time on this machine: a second one waits for the first
+# (two builds in one object tree would corrupt it).
+mkdir -p "$RVDPA_CACHE/build"
+exec 9>"$RVDPA_CACHE/build/.lock"
+flock 9
 work=$("$(dirname "$0")/sync-tree.sh")
 out=$RVDPA_CACHE/build/$flavour
 mkdir -p "$out"
