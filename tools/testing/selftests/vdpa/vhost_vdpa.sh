@@ -1,19 +1,37 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# vDPA net parents driven from userspace through vhost_vdpa, the way a VMM
-# drives them: see vhost_vdpa_net.c. Each parent is "module[@params]:mgmtdev";
-# the Rust simulator runs with both of its DMA models (whole IOTLBs through
-# set_map, and one mapping at a time through dma_map/dma_unmap).
+# vDPA parents driven from userspace through vhost_vdpa, the way a VMM drives
+# them: vhost_vdpa_net.c for net parents (the default), vhost_vdpa_blk.c for
+# blk parents ("vhost_vdpa.sh blk", which vhost_vdpa_blk.sh runs). Each parent
+# is "module[@params]:mgmtdev"; the Rust simulator runs with both of its DMA
+# models (whole IOTLBs through set_map, and one mapping at a time through
+# dma_map/dma_unmap).
 . "$(dirname "$0")/lib.sh"
 
-PARENTS=${VDPA_VHOST_PARENTS:-vdpa_rsim:faux/vdpa_rsim_net vdpa_rsim@batch_mapping=0:faux/vdpa_rsim_net vdpa_sim_net:vdpasim_net}
+TYPE=${1:-net}
+case "$TYPE" in
+net)
+	PARENTS=${VDPA_VHOST_PARENTS:-vdpa_rsim:faux/vdpa_rsim_net vdpa_rsim@batch_mapping=0:faux/vdpa_rsim_net vdpa_sim_net:vdpasim_net}
+	NTESTS=24
+	ADD_ARGS="mac 02:52:56:11:22:33"
+	;;
+blk)
+	PARENTS=${VDPA_VHOST_BLK_PARENTS:-vdpa_rsim:faux/vdpa_rsim_blk vdpa_rsim@batch_mapping=0:faux/vdpa_rsim_blk vdpa_sim_blk:vdpasim_blk}
+	NTESTS=15
+	ADD_ARGS=
+	;;
+*)
+	echo "usage: $0 [net|blk]" >&2
+	exit 2
+	;;
+esac
 DEV=ksft-vhost0
-NTESTS=18
-# The C simulator runs with use_va=0: IOTLB entries are physical addresses,
+# The C simulators run with use_va=0: IOTLB entries are physical addresses,
 # as in the Rust simulator, which has no user-VA mode. (In its default
-# use_va=1 mode, driven by this program, it fails to reach its rings:
-# "vringh: Failed to access avail idx"; that is the C simulator's to answer.)
+# use_va=1 mode, driven by this program, vdpa_sim_net fails to reach its
+# rings: "vringh: Failed to access avail idx"; that is the C simulator's to
+# answer.)
 C_SIM_PARAMS="use_va=0"
 
 ktap_print_header
@@ -35,10 +53,12 @@ for parent in "$@"; do
 	params=
 	case "$mod" in *@*) params=${mod#*@}; mod=${mod%%@*} ;; esac
 	name=$mod${params:+ $params}
-	if [ "$mod" = vdpa_sim_net ]; then
-		modprobe -r vdpa_sim_net vdpa_sim 2>/dev/null
+	case "$mod" in
+	vdpa_sim_*)
+		modprobe -r "$mod" vdpa_sim 2>/dev/null
 		modprobe vdpa_sim $C_SIM_PARAMS 2>/dev/null
-	fi
+		;;
+	esac
 	modprobe -r "$mod" 2>/dev/null
 	if ! modprobe "$mod" $params 2>/dev/null; then
 		for i in $(seq 1 $NTESTS); do ktap_test_skip "$name: module $mod is not available"; done
@@ -46,7 +66,7 @@ for parent in "$@"; do
 	fi
 	modprobe -r virtio_vdpa 2>/dev/null
 	modprobe vhost_vdpa
-	vdpa dev add name "$DEV" mgmtdev "$mgmt" mac 02:52:56:11:22:33
+	vdpa dev add name "$DEV" mgmtdev "$mgmt" $ADD_ARGS
 	wait_for vdpa_vhost_of "$DEV"
 	node=/dev/$(vdpa_vhost_of "$DEV")
 	wait_for test -c "$node"
@@ -60,9 +80,9 @@ for parent in "$@"; do
 			"TAP version"*|"1.."*|"# Totals"*) ;;
 			*) echo "# $line" ;;
 			esac
-		done < <("$DIR/vhost_vdpa_net" "$node" "$name" 2>&1)
+		done < <("$DIR/vhost_vdpa_$TYPE" "$node" "$name" 2>&1)
 	vdpa dev del "$DEV"
 	modprobe -r vhost_vdpa "$mod" 2>/dev/null
-	[ "$mod" = vdpa_sim_net ] && modprobe -r vdpa_sim 2>/dev/null
+	case "$mod" in vdpa_sim_*) modprobe -r vdpa_sim 2>/dev/null ;; esac
 done
 ktap_finished

@@ -1,0 +1,319 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vhost_vdpa_lib: the userspace vhost-vdpa driver shared by the vhost_vdpa_*
+ * kselftests. See vhost_vdpa_lib.h.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "vhost_vdpa_lib.h"
+
+static const char *prefix;
+static int test_no, failed;
+
+const char *ktap_begin(int argc, char **argv, int ntests)
+{
+	if (argc != 3) {
+		fprintf(stderr, "usage: %s /dev/vhost-vdpa-N PREFIX\n", argv[0]);
+		exit(2);
+	}
+	prefix = argv[2];
+	printf("TAP version 13\n1..%d\n", ntests);
+	fflush(stdout);
+	return argv[1];
+}
+
+static void __attribute__((noreturn)) bail_out(const char *what)
+{
+	printf("Bail out! %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+void result(int ok, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("%s %d %s: ", ok ? "ok" : "not ok", ++test_no, prefix);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+	failed += !ok;
+}
+
+int ktap_end(void)
+{
+	printf("# Totals: pass:%d fail:%d xfail:0 xpass:0 skip:0 error:0\n", test_no - failed,
+	       failed);
+	return failed ? 1 : 0;
+}
+
+int dev_open(struct dev *d, const char *path, int nq)
+{
+	int q;
+
+	if (nq > MAX_QUEUES)
+		return -EINVAL;
+	d->nq = nq;
+	d->fd = open(path, O_RDWR);
+	if (d->fd < 0)
+		bail_out(path);
+	for (q = 0; q < nq; q++) {
+		d->rings[q].kick = eventfd(0, EFD_NONBLOCK);
+		d->rings[q].call = eventfd(0, EFD_NONBLOCK);
+		if (d->rings[q].kick < 0 || d->rings[q].call < 0)
+			return -errno;
+	}
+	if (ioctl(d->fd, VHOST_SET_OWNER) || ioctl(d->fd, VHOST_VDPA_GET_DEVICE_ID, &d->id) ||
+	    ioctl(d->fd, VHOST_VDPA_GET_VQS_COUNT, &d->nvqs))
+		return -errno;
+	return 0;
+}
+
+int negotiate_backend(struct dev *d, uint64_t want, uint64_t *got)
+{
+	if (ioctl(d->fd, VHOST_GET_BACKEND_FEATURES, got))
+		return -errno;
+	*got &= want;
+	return ioctl(d->fd, VHOST_SET_BACKEND_FEATURES, got) ? -errno : 0;
+}
+
+int get_config(struct dev *d, uint32_t off, void *buf, uint32_t len)
+{
+	struct vhost_vdpa_config *c = calloc(1, sizeof(*c) + len);
+	int r;
+
+	if (!c)
+		return -ENOMEM;
+	c->off = off;
+	c->len = len;
+	r = ioctl(d->fd, VHOST_VDPA_GET_CONFIG, c) ? -errno : 0;
+	memcpy(buf, c->buf, len);
+	free(c);
+	return r;
+}
+
+uint8_t *add_region(struct dev *d, size_t size, uint64_t io, uint32_t asid)
+{
+	struct region *reg = &d->regions[d->nregions];
+	void *m;
+
+	if (d->nregions == MAX_REGIONS) {
+		errno = ENOSPC;
+		bail_out("memory regions");
+	}
+	m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED || mlock(m, size))
+		bail_out("memory");
+	*reg = (struct region){ .mem = m, .size = size, .iova = io, .asid = asid };
+	d->nregions++;
+	return m;
+}
+
+void place_ring(struct dev *d, int q, int reg, size_t off)
+{
+	d->rings[q].region = reg;
+	d->rings[q].off = off;
+}
+
+uint64_t iova(struct dev *d, const void *p)
+{
+	int i;
+
+	for (i = 0; i < d->nregions; i++) {
+		struct region *reg = &d->regions[i];
+
+		if ((const uint8_t *)p >= reg->mem && (const uint8_t *)p < reg->mem + reg->size)
+			return reg->iova + ((const uint8_t *)p - reg->mem);
+	}
+	return 0;
+}
+
+int iotlb(struct dev *d, uint8_t type, uint32_t asid, uint64_t io, uint64_t size,
+	  uint64_t uaddr)
+{
+	struct vhost_msg_v2 msg = {
+		.type = VHOST_IOTLB_MSG_V2,
+		.asid = asid,
+		.iotlb = {
+			.iova = io,
+			.size = size,
+			.uaddr = uaddr,
+			.perm = VHOST_ACCESS_RW,
+			.type = type,
+		},
+	};
+
+	if (write(d->fd, &msg, sizeof(msg)) != sizeof(msg))
+		return -errno;
+	if (type == VHOST_IOTLB_UPDATE && asid < 32)
+		d->mapped_asids |= 1u << asid;
+	return 0;
+}
+
+int set_status(struct dev *d, uint8_t s)
+{
+	return ioctl(d->fd, VHOST_VDPA_SET_STATUS, &s) ? -errno : 0;
+}
+
+/* Clears the regions and lays the rings out where they were placed. */
+static void layout(struct dev *d)
+{
+	int i;
+
+	for (i = 0; i < d->nregions; i++)
+		memset(d->regions[i].mem, 0, d->regions[i].size);
+	for (i = 0; i < d->nq; i++) {
+		struct ring *r = &d->rings[i];
+		uint8_t *base = d->regions[r->region].mem + r->off;
+
+		r->desc = (void *)base;
+		r->avail = (void *)(base + PAGE);
+		r->used = (void *)(base + 2 * PAGE);
+		r->avail_idx = r->last_used = 0;
+	}
+}
+
+/*
+ * Without VHOST_BACKEND_F_IOTLB_PERSIST a reset restores the device's default
+ * mappings while vhost-vdpa keeps its own: drop those of every address space
+ * used so far and map the regions again, as a VMM does.
+ */
+static int map_regions(struct dev *d)
+{
+	uint32_t asids = d->mapped_asids;
+	int i, r;
+
+	d->mapped_asids = 0;
+	for (i = 0; i < 32; i++)
+		if (asids & (1u << i))
+			iotlb(d, VHOST_IOTLB_INVALIDATE, i, 0, ~0ull, 0);
+	for (i = 0; i < d->nregions; i++) {
+		struct region *reg = &d->regions[i];
+
+		r = iotlb(d, VHOST_IOTLB_UPDATE, reg->asid, reg->iova, reg->size,
+			  (uintptr_t)reg->mem);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+static int setup_queue(struct dev *d, int q)
+{
+	struct ring *rg = &d->rings[q];
+	struct vhost_vring_state num = { q, QSIZE }, base = { q, 0 }, en = { q, 1 };
+	struct vhost_vring_addr addr = {
+		.index = q,
+		.desc_user_addr = iova(d, rg->desc),
+		.avail_user_addr = iova(d, rg->avail),
+		.used_user_addr = iova(d, rg->used),
+	};
+	struct vhost_vring_file kick = { q, rg->kick }, call = { q, rg->call };
+
+	if (ioctl(d->fd, VHOST_SET_VRING_NUM, &num) || ioctl(d->fd, VHOST_SET_VRING_ADDR, &addr) ||
+	    ioctl(d->fd, VHOST_SET_VRING_BASE, &base) ||
+	    ioctl(d->fd, VHOST_SET_VRING_KICK, &kick) ||
+	    ioctl(d->fd, VHOST_SET_VRING_CALL, &call) ||
+	    ioctl(d->fd, VHOST_VDPA_SET_VRING_ENABLE, &en))
+		return -errno;
+	return 0;
+}
+
+int setup(struct dev *d)
+{
+	uint8_t st = VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER;
+	unsigned int g;
+	int q, r;
+
+	layout(d);
+	if ((r = set_status(d, 0)) || (r = map_regions(d)) || (r = set_status(d, st)))
+		return r;
+	if (ioctl(d->fd, VHOST_SET_FEATURES, &d->features))
+		return -errno;
+	st |= VIRTIO_CONFIG_S_FEATURES_OK;
+	if ((r = set_status(d, st)))
+		return r;
+	/* A reset puts every group back in address space 0. */
+	for (g = 0; g < MAX_GROUPS; g++) {
+		struct vhost_vring_state s = { g, d->group_asid[g] };
+
+		if (s.num && ioctl(d->fd, VHOST_VDPA_SET_GROUP_ASID, &s))
+			return -errno;
+	}
+	for (q = 0; q < d->nq; q++)
+		if ((r = setup_queue(d, q)))
+			return r;
+	return set_status(d, st | VIRTIO_CONFIG_S_DRIVER_OK);
+}
+
+static void publish(struct ring *r, uint16_t head)
+{
+	uint64_t one = 1;
+
+	r->avail->ring[r->avail_idx % QSIZE] = head;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	r->avail->idx = ++r->avail_idx;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (write(r->kick, &one, sizeof(one)) != sizeof(one))
+		perror("kick");
+}
+
+void post(struct dev *d, int q, void *p, uint32_t len, int writable)
+{
+	struct ring *r = &d->rings[q];
+	uint16_t head = r->avail_idx % QSIZE;
+
+	r->desc[head].addr = iova(d, p);
+	r->desc[head].len = len;
+	r->desc[head].flags = writable ? VRING_DESC_F_WRITE : 0;
+	r->desc[head].next = 0;
+	publish(r, head);
+}
+
+void post_chain(struct dev *d, int q, uint16_t head, const struct vring_desc *descs, int n)
+{
+	struct ring *r = &d->rings[q];
+	int i;
+
+	for (i = 0; i < n; i++) {
+		r->desc[head + i] = descs[i];
+		r->desc[head + i].next = head + descs[i].next;
+	}
+	publish(r, head);
+}
+
+int wait_used(struct dev *d, int q, int timeout_ms, uint16_t *id)
+{
+	struct ring *r = &d->rings[q];
+	int waited = 0;
+
+	for (;;) {
+		struct pollfd p = { r->call, POLLIN, 0 };
+		uint64_t n;
+
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		if (*(volatile uint16_t *)&r->used->idx != r->last_used) {
+			struct vring_used_elem e = r->used->ring[r->last_used % QSIZE];
+
+			r->last_used++;
+			*id = e.id;
+			return e.len;
+		}
+		if (waited >= timeout_ms)
+			return -1;
+		if (poll(&p, 1, 10) > 0 && read(r->call, &n, sizeof(n)) < 0)
+			perror("call");
+		waited += 10;
+	}
+}

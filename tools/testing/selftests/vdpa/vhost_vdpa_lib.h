@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * vhost_vdpa_lib: the userspace vhost-vdpa driver the vhost_vdpa_* kselftests
+ * share. It opens /dev/vhost-vdpa-N, maps memory regions into the device's
+ * address spaces with IOTLB v2 messages, lays split virtqueues out in them,
+ * takes the device from reset to DRIVER_OK (groups moved to other address
+ * spaces on the way), posts descriptor chains, waits for used entries, and
+ * prints KTAP results.
+ *
+ * Each region is an anonymous, locked mapping of the program's memory seen by
+ * the device at one IOVA in one address space (ASID). A queue's ring takes
+ * RING_PAGES pages of one region. The device reaches the rings and buffers
+ * through IOVAs only (VIRTIO_F_ACCESS_PLATFORM).
+ */
+#ifndef VHOST_VDPA_LIB_H
+#define VHOST_VDPA_LIB_H
+
+#include <linux/vhost.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_ring.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Entries per virtqueue. */
+#define QSIZE 256
+/* Pages of a ring: descriptor table, avail ring, used ring, one page each. */
+#define RING_PAGES 3
+#define PAGE 4096
+#define MAX_QUEUES 4
+#define MAX_REGIONS 4
+#define MAX_GROUPS 4
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+struct region {
+	uint8_t *mem;
+	size_t size;
+	uint64_t iova;
+	uint32_t asid;
+};
+
+struct ring {
+	struct vring_desc *desc;
+	struct vring_avail *avail;
+	struct vring_used *used;
+	uint16_t avail_idx, last_used;
+	int kick, call;
+	/* Where the ring lives: a region and an offset in it. */
+	int region;
+	size_t off;
+};
+
+struct dev {
+	int fd;
+	/* What the device reports: its virtio id and number of queues. */
+	uint32_t id, nvqs;
+	/* The queues the driver sets up (at most nvqs). */
+	int nq;
+	struct ring rings[MAX_QUEUES];
+	struct region regions[MAX_REGIONS];
+	int nregions;
+	/* The address space each group is put in at setup (0 by default). */
+	uint32_t group_asid[MAX_GROUPS];
+	/* One bit per ASID that may hold mappings, to clear at the next setup. */
+	uint32_t mapped_asids;
+	/* The features setup negotiates. */
+	uint64_t features;
+};
+
+/*
+ * KTAP: the header and plan, one result line per test, the totals.
+ * ktap_begin() takes the command line, /dev/vhost-vdpa-N PREFIX (PREFIX
+ * starts each test name), and returns the device's path.
+ */
+const char *ktap_begin(int argc, char **argv, int ntests);
+void result(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int ktap_end(void);
+
+/*
+ * Opens the device (bails out when it cannot), becomes its owner, reads its
+ * id and queue count, and makes the kick and call eventfds of nq queues.
+ * Returns 0 or a negative errno.
+ */
+int dev_open(struct dev *d, const char *path, int nq);
+/* Keeps the backend features of want the device has; 0 or a negative errno. */
+int negotiate_backend(struct dev *d, uint64_t want, uint64_t *got);
+int get_config(struct dev *d, uint32_t off, void *buf, uint32_t len);
+/*
+ * Adds a region of size bytes (locked in memory) seen at iova in address
+ * space asid, and returns its memory; bails out when it cannot.
+ */
+uint8_t *add_region(struct dev *d, size_t size, uint64_t iova, uint32_t asid);
+/* Puts queue q's ring at offset off of region reg. */
+void place_ring(struct dev *d, int q, int reg, size_t off);
+/* The IOVA of a pointer into a region (0 when it is in none). */
+uint64_t iova(struct dev *d, const void *p);
+/* Sends one IOTLB v2 message; returns 0 or a negative errno. */
+int iotlb(struct dev *d, uint8_t type, uint32_t asid, uint64_t io, uint64_t size,
+	  uint64_t uaddr);
+int set_status(struct dev *d, uint8_t s);
+/*
+ * Full setup, from reset to DRIVER_OK: clears the regions and the old
+ * mappings, maps every region, negotiates d->features, moves the groups to
+ * their address spaces and sets up the queues. Returns 0 or a negative errno.
+ */
+int setup(struct dev *d);
+/* Posts one buffer as a one-descriptor chain in the next slot and kicks. */
+void post(struct dev *d, int q, void *p, uint32_t len, int writable);
+/*
+ * Posts a chain of n descriptors written as given from slot head on (next
+ * fields relative to the first one) and kicks.
+ */
+void post_chain(struct dev *d, int q, uint16_t head, const struct vring_desc *descs, int n);
+/* Waits for the next used entry of a queue; returns its length or -1. */
+int wait_used(struct dev *d, int q, int timeout_ms, uint16_t *id);
+
+#endif
