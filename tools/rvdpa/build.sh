@@ -19,8 +19,8 @@ fi
 case "$flavour" in base|debug) ;; *) die "unknown flavour '$flavour' (base or debug)" ;; esac
 
 "$(dirname "$0")/check-tools.sh"
-# One build at a time on this machine: a second one waits for the first
-# (two builds in one object tree would corrupt it).
+# One build at a time on this machine, and none while a guest runs from the
+# object tree (vm.sh holds this lock shared): a build waits for them.
 mkdir -p "$RVDPA_CACHE/build"
 exec 9>"$RVDPA_CACHE/build/.lock"
 flock 9

@@ -35,6 +35,11 @@ done
 [ $# -gt 0 ] || die "usage: vm.sh [--flavour F] [--log FILE] [--qemu-opts '...'] -- COMMAND..."
 
 out=$RVDPA_CACHE/build/$flavour
+# The guest loads its modules from the object tree: no build may change it
+# while a guest runs (build.sh takes this lock exclusively, guests share it).
+mkdir -p "$RVDPA_CACHE/build"
+exec 9>"$RVDPA_CACHE/build/.lock"
+flock -s 9
 [ -f "$out/arch/x86/boot/bzImage" ] || die "no $flavour kernel in $out: run 'make kernel' first"
 results=${RVDPA_RESULTS:-$RVDPA_TOP/out/vm}
 mkdir -p "$results"
