@@ -2,10 +2,12 @@
 
 #ifdef CONFIG_RUST_VDPA_ABSTRACTIONS
 
+#include <linux/spinlock.h>
 #include <linux/vdpa.h>
 #include <linux/vringh.h>
 #include <linux/bottom_half.h>
 #include <net/netlink.h>
+#include <asm/io.h>
 
 __rust_helper void rust_helper_local_bh_disable(void)
 {
@@ -32,6 +34,27 @@ __rust_helper int rust_helper_nla_put_u64_64bit(struct sk_buff *skb, int attrtyp
 						u64 value, int padattr)
 {
 	return nla_put_u64_64bit(skb, attrtype, value, padattr);
+}
+
+/* spin_lock_irqsave() is a macro that assigns its flags argument. */
+__rust_helper unsigned long rust_helper_rvdpa_spin_lock_irqsave(spinlock_t *lock)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(lock, flags);
+	return flags;
+}
+
+__rust_helper void rust_helper_rvdpa_spin_unlock_irqrestore(spinlock_t *lock,
+							   unsigned long flags)
+{
+	spin_unlock_irqrestore(lock, flags);
+}
+
+/* For the KUnit tests, which map kernel memory into an IOTLB. */
+__rust_helper phys_addr_t rust_helper_virt_to_phys(volatile void *address)
+{
+	return virt_to_phys(address);
 }
 
 #endif

@@ -27,9 +27,12 @@ use crate::{
     },
     irq::IrqReturn,
     prelude::*,
-    sync::aref::{
-        ARef,
-        AlwaysRefCounted, //
+    sync::{
+        aref::{
+            ARef,
+            AlwaysRefCounted, //
+        },
+        LockClassKey,
     },
     types::Opaque,
     vhost::iotlb::Iotlb,
@@ -108,16 +111,85 @@ impl Callback {
     pub fn call(&self) -> IrqReturn {
         // SAFETY: Always paired with `local_bh_enable` below.
         unsafe { bindings::local_bh_disable() };
+        let r = self.call_raw();
+        // SAFETY: Paired with `local_bh_disable` above.
+        unsafe { bindings::local_bh_enable() };
+        r
+    }
+
+    /// Calls the callback as it is, in the caller's context.
+    fn call_raw(&self) -> IrqReturn {
         // SAFETY: By the type invariants the callback is callable with its
         // private data.
         let r = unsafe { (self.func)(self.private) };
-        // SAFETY: Paired with `local_bh_disable` above.
-        unsafe { bindings::local_bh_enable() };
         if r == bindings::irqreturn_IRQ_HANDLED {
             IrqReturn::Handled
         } else {
             IrqReturn::None
         }
+    }
+}
+
+/// The callback of a virtqueue (or of config changes) as an interrupt
+/// handler sees it: the config ops set it in process context, the handler
+/// calls it in hard interrupt context.
+///
+/// The callback is called under an interrupt-safe lock, so once
+/// [`IrqCallback::set`] returns, the previous callback is neither running
+/// nor called again: a bus driver may free what it pointed to.
+///
+/// # Invariants
+///
+/// `lock` is an initialised spinlock; `cb` is only accessed with it held
+/// and interrupts disabled.
+#[pin_data]
+pub struct IrqCallback {
+    #[pin]
+    lock: Opaque<bindings::spinlock_t>,
+    cb: core::cell::UnsafeCell<Option<Callback>>,
+}
+
+// SAFETY: `cb` is only accessed under the lock (type invariants); a
+// `Callback` may be sent to and called from any thread.
+unsafe impl Send for IrqCallback {}
+// SAFETY: As above.
+unsafe impl Sync for IrqCallback {}
+
+impl IrqCallback {
+    /// Creates an empty callback cell.
+    pub fn new(name: &'static CStr, key: Pin<&'static LockClassKey>) -> impl PinInit<Self> {
+        pin_init!(IrqCallback {
+            // SAFETY: `slot` is valid for the spinlock; `name` and `key` are static.
+            lock <- Opaque::ffi_init(move |slot| unsafe {
+                bindings::__spin_lock_init(slot, name.as_char_ptr(), key.as_ptr())
+            }),
+            cb: core::cell::UnsafeCell::new(None),
+        })
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut Option<Callback>) -> R) -> R {
+        // SAFETY: The lock is initialised (type invariants).
+        let flags = unsafe { bindings::rvdpa_spin_lock_irqsave(self.lock.get()) };
+        // SAFETY: The lock is held with interrupts disabled: `cb` is ours.
+        let r = f(unsafe { &mut *self.cb.get() });
+        // SAFETY: Locked above with these flags.
+        unsafe { bindings::rvdpa_spin_unlock_irqrestore(self.lock.get(), flags) };
+        r
+    }
+
+    /// Replaces the callback; when this returns, the old one is not running.
+    pub fn set(&self, cb: Option<Callback>) {
+        self.with(|c| *c = cb);
+    }
+
+    /// Calls the callback, if any, from an interrupt handler: bottom halves
+    /// are not touched. Returns [`IrqReturn::None`] without a callback.
+    pub fn call(&self) -> IrqReturn {
+        self.with(|c| match c {
+            // Hard interrupt context is where the C parents call it too.
+            Some(cb) => cb.call_raw(),
+            None => IrqReturn::None,
+        })
     }
 }
 
@@ -331,8 +403,10 @@ pub trait Driver: Sized + Send + Sync + 'static {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
-    /// Returns the alignment the virtqueue areas need.
-    fn get_vq_align(dev: &Device<Self>) -> u32;
+    /// Returns the alignment the virtqueue areas need. Without it, a page.
+    fn get_vq_align(_dev: &Device<Self>) -> u32 {
+        crate::page::PAGE_SIZE as u32
+    }
 
     /// Returns the group of a virtqueue.
     fn get_vq_group(_dev: &Device<Self>, _idx: u16) -> u32 {
@@ -354,8 +428,9 @@ pub trait Driver: Sized + Send + Sync + 'static {
     /// Returns the features the driver accepted.
     fn get_driver_features(dev: &Device<Self>) -> u64;
 
-    /// Sets (or clears) the callback to signal config changes.
-    fn set_config_cb(dev: &Device<Self>, cb: Option<Callback>);
+    /// Sets (or clears) the callback to signal config changes. Without it,
+    /// the device never signals config changes.
+    fn set_config_cb(_dev: &Device<Self>, _cb: Option<Callback>) {}
 
     /// Returns the largest virtqueue size.
     fn get_vq_num_max(dev: &Device<Self>) -> u16;
@@ -368,8 +443,10 @@ pub trait Driver: Sized + Send + Sync + 'static {
     /// Returns the virtio device id (`VIRTIO_ID_*`).
     fn get_device_id(dev: &Device<Self>) -> u32;
 
-    /// Returns the vendor id.
-    fn get_vendor_id(dev: &Device<Self>) -> u32;
+    /// Returns the vendor id. Without it, 0.
+    fn get_vendor_id(_dev: &Device<Self>) -> u32 {
+        0
+    }
 
     /// Returns the device status.
     fn get_status(dev: &Device<Self>) -> u8;
@@ -403,7 +480,8 @@ pub trait Driver: Sized + Send + Sync + 'static {
     fn get_config(dev: &Device<Self>, offset: usize, buf: &mut [u8]);
 
     /// Writes `buf` to the config space at `offset` (within the size).
-    fn set_config(dev: &Device<Self>, offset: usize, buf: &[u8]);
+    /// Without it, the config space is read-only and writes are ignored.
+    fn set_config(_dev: &Device<Self>, _offset: usize, _buf: &[u8]) {}
 
     /// Returns the config generation, which changes with the config space.
     fn get_generation(_dev: &Device<Self>) -> u32 {
@@ -1328,21 +1406,28 @@ impl<T: Driver> Device<T> {
     }
 }
 
+/// What a management device creates, as `vdpa mgmtdev show` reports it.
+///
+/// Given when the management device is registered: a parent for hardware
+/// knows it only once it has looked at the function it drives.
+#[derive(Clone, Copy, Debug)]
+pub struct MgmtAttrs {
+    /// The virtio device id of the devices (`VIRTIO_ID_*`).
+    pub device_id: u32,
+    /// The attributes `vdpa dev add` may give.
+    pub config_attrs: ConfigAttrs,
+    /// The features the devices can offer.
+    pub supported_features: u64,
+    /// The largest number of virtqueues of a device.
+    pub max_supported_vqs: u32,
+}
+
 /// The management side of a vDPA parent: creates and removes devices on
 /// request (`vdpa dev add`, `vdpa dev del`).
 #[vtable]
 pub trait MgmtDriver: Sized + Send + Sync + 'static {
     /// The device type this management device creates.
     type Device: Driver;
-
-    /// The virtio device id of the devices (`VIRTIO_ID_*`).
-    const DEVICE_ID: u32;
-    /// The attributes `vdpa dev add` may give.
-    const CONFIG_ATTRS: ConfigAttrs;
-    /// The features the devices can offer (shown by `vdpa mgmtdev show`).
-    const SUPPORTED_FEATURES: u64;
-    /// The largest number of virtqueues of a device.
-    const MAX_SUPPORTED_VQS: u32;
 
     /// Creates a device named `name` with the given attributes. The
     /// abstraction registers it on the vDPA bus.
@@ -1410,8 +1495,13 @@ impl<M: MgmtDriver> MgmtRegistration<M> {
     };
 
     /// Registers a management device on `parent` (whose bus and name make the
-    /// management device's name, as in `vdpa mgmtdev show`).
-    pub fn new(parent: &device::Device, data: impl PinInit<M, Error>) -> impl PinInit<Self, Error> {
+    /// management device's name, as in `vdpa mgmtdev show`) that creates
+    /// devices as `attrs` describes.
+    pub fn new(
+        parent: &device::Device,
+        attrs: MgmtAttrs,
+        data: impl PinInit<M, Error>,
+    ) -> impl PinInit<Self, Error> {
         let parent: ARef<device::Device> = parent.into();
         try_pin_init!(&this in Self {
             data <- data,
@@ -1419,7 +1509,7 @@ impl<M: MgmtDriver> MgmtRegistration<M> {
             id_table <- Opaque::ffi_init(|slot: *mut [bindings::virtio_device_id; 2]| {
                 let ids = [
                     bindings::virtio_device_id {
-                        device: M::DEVICE_ID,
+                        device: attrs.device_id,
                         vendor: bindings::VIRTIO_DEV_ANY_ID,
                     },
                     pin_init::zeroed(),
@@ -1438,9 +1528,9 @@ impl<M: MgmtDriver> MgmtRegistration<M> {
                         device: (*this).parent.as_raw(),
                         ops: &Self::OPS,
                         id_table: (*this).id_table.get().cast(),
-                        config_attr_mask: M::CONFIG_ATTRS.0,
-                        supported_features: M::SUPPORTED_FEATURES,
-                        max_supported_vqs: M::MAX_SUPPORTED_VQS,
+                        config_attr_mask: attrs.config_attrs.0,
+                        supported_features: attrs.supported_features,
+                        max_supported_vqs: attrs.max_supported_vqs,
                         ..pin_init::zeroed()
                     });
                     to_result(bindings::vdpa_mgmtdev_register(slot))

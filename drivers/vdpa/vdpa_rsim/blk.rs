@@ -18,6 +18,7 @@ use kernel::{
         self,
         ConfigAttrs,
         DevSetConfig,
+        MgmtAttrs,
         MgmtRegistration,
         UnregisteredDevice, //
     },
@@ -227,14 +228,19 @@ impl DeviceType for Blk {
 /// The `vdpa_rsim_blk` management device.
 pub(crate) struct BlkMgmt(pub(crate) MgmtCommon);
 
+impl BlkMgmt {
+    /// What the management device creates.
+    pub(crate) const ATTRS: MgmtAttrs = MgmtAttrs {
+        device_id: VIRTIO_ID_BLOCK,
+        config_attrs: ConfigAttrs::FEATURES,
+        supported_features: FEATURES,
+        max_supported_vqs: 1,
+    };
+}
+
 #[vtable]
 impl vdpa::MgmtDriver for BlkMgmt {
     type Device = Sim<Blk>;
-
-    const DEVICE_ID: u32 = VIRTIO_ID_BLOCK;
-    const CONFIG_ATTRS: ConfigAttrs = ConfigAttrs::FEATURES;
-    const SUPPORTED_FEATURES: u64 = FEATURES;
-    const MAX_SUPPORTED_VQS: u32 = 1;
 
     fn dev_add(
         mgmt: &MgmtRegistration<Self>,

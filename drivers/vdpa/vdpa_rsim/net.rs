@@ -18,6 +18,7 @@ use kernel::{
         self,
         ConfigAttrs,
         DevSetConfig,
+        MgmtAttrs,
         MgmtRegistration,
         UnregisteredDevice,
         VendorStats, //
@@ -291,16 +292,21 @@ impl DeviceType for Net {
 /// The `vdpa_rsim_net` management device.
 pub(crate) struct NetMgmt(pub(crate) MgmtCommon);
 
+impl NetMgmt {
+    /// What the management device creates.
+    pub(crate) const ATTRS: MgmtAttrs = MgmtAttrs {
+        device_id: VIRTIO_ID_NET,
+        config_attrs: ConfigAttrs::NET_MAC
+            .union(ConfigAttrs::NET_MTU)
+            .union(ConfigAttrs::FEATURES),
+        supported_features: FEATURES,
+        max_supported_vqs: 3,
+    };
+}
+
 #[vtable]
 impl vdpa::MgmtDriver for NetMgmt {
     type Device = Sim<Net>;
-
-    const DEVICE_ID: u32 = VIRTIO_ID_NET;
-    const CONFIG_ATTRS: ConfigAttrs = ConfigAttrs::NET_MAC
-        .union(ConfigAttrs::NET_MTU)
-        .union(ConfigAttrs::FEATURES);
-    const SUPPORTED_FEATURES: u64 = FEATURES;
-    const MAX_SUPPORTED_VQS: u32 = 3;
 
     fn dev_add(
         mgmt: &MgmtRegistration<Self>,

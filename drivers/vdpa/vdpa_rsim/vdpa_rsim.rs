@@ -16,12 +16,11 @@
 use kernel::{
     faux,
     prelude::*,
-    sync::Arc,
     vdpa::{
         DmaModel,
         MgmtRegistration, //
     },
-    workqueue::OwnedQueue,
+    workqueue::DrainAfter,
 };
 
 mod blk;
@@ -58,9 +57,11 @@ struct Devices {
     blk_parent: faux::Registration,
 }
 
+/// The module. Dropping it removes the management devices, and with them
+/// their devices (workers still queued then find their device removed), then
+/// drains the queue: no worker runs once the module is gone.
 struct RsimModule {
-    devices: Option<Pin<KBox<Devices>>>,
-    queue: Arc<OwnedQueue>,
+    _devices: DrainAfter<Pin<KBox<Devices>>>,
 }
 
 impl kernel::Module for RsimModule {
@@ -85,6 +86,7 @@ impl kernel::Module for RsimModule {
                 net_parent: faux::Registration::new(c"vdpa_rsim_net", None)?,
                 net <- MgmtRegistration::new(
                     net_parent.as_ref(),
+                    net::NetMgmt::ATTRS,
                     Ok::<_, Error>(net::NetMgmt(sim::MgmtCommon {
                         queue: qn,
                         max_iotlb_entries,
@@ -94,6 +96,7 @@ impl kernel::Module for RsimModule {
                 blk_parent: faux::Registration::new(c"vdpa_rsim_blk", None)?,
                 blk <- MgmtRegistration::new(
                     blk_parent.as_ref(),
+                    blk::BlkMgmt::ATTRS,
                     Ok::<_, Error>(blk::BlkMgmt(sim::MgmtCommon {
                         queue: qb,
                         max_iotlb_entries,
@@ -104,18 +107,7 @@ impl kernel::Module for RsimModule {
             GFP_KERNEL,
         )?;
         Ok(RsimModule {
-            devices: Some(devices),
-            queue,
+            _devices: DrainAfter::new(queue, devices),
         })
-    }
-}
-
-impl Drop for RsimModule {
-    fn drop(&mut self) {
-        // The management devices go first, removing their devices; workers
-        // still queued then find their device removed. Draining the queue
-        // waits for them, so no worker runs once the module is gone.
-        self.devices = None;
-        self.queue.drain();
     }
 }

@@ -307,3 +307,59 @@ impl IotlbGuard<'_> {
         self.len() == 0
     }
 }
+
+#[cfg(CONFIG_RUST_VDPA_KUNIT_TEST)]
+#[macros::kunit_tests(rust_vhost_iotlb)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limit_is_enforced_and_changes_nothing() -> Result {
+        let space = AddressSpace::new(2)?;
+        let mut tlb = space.lock();
+        tlb.add_range(0x1000, 0x1fff, 0x10000, Perm::RO)?;
+        // The whole space takes two entries: one free is not enough.
+        assert_eq!(tlb.add_range(0, u64::MAX, 0, Perm::RW), Err(ENOSPC));
+        assert_eq!(tlb.len(), 1);
+        tlb.add_range(0x3000, 0x3fff, 0x20000, Perm::WO)?;
+        assert_eq!(tlb.add_range(0x5000, 0x5fff, 0, Perm::RW), Err(ENOSPC));
+        assert_eq!(tlb.len(), 2);
+        assert!(tlb.maps(0x5000, 0x5fff).next().is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn del_range_removes_whole_mappings() -> Result {
+        let space = AddressSpace::new(8)?;
+        let mut tlb = space.lock();
+        tlb.add_range(0x1000, 0x4fff, 0x10000, Perm::RW)?;
+        tlb.add_range(0x8000, 0x8fff, 0x20000, Perm::RW)?;
+        // A one-byte overlap removes the whole first mapping, not a part.
+        tlb.del_range(0x2000, 0x2000);
+        assert_eq!(tlb.len(), 1);
+        assert!(tlb.maps(0x1000, 0x4fff).next().is_none());
+        let m = tlb.maps(0, u64::MAX).next().ok_or(EINVAL)?;
+        assert_eq!((m.start, m.last, m.addr), (0x8000, 0x8fff, 0x20000));
+        Ok(())
+    }
+
+    #[test]
+    fn maps_are_found_by_intersection() -> Result {
+        let space = AddressSpace::new(8)?;
+        let mut tlb = space.lock();
+        for i in 0..4u64 {
+            tlb.add_range(i * 0x2000, i * 0x2000 + 0xfff, i << 20, Perm::RW)?;
+        }
+        assert_eq!(tlb.maps(0x0fff, 0x2000).count(), 2);
+        assert_eq!(tlb.maps(0x1000, 0x1fff).count(), 0);
+        assert_eq!(tlb.maps(0x6800, u64::MAX).count(), 1);
+        Ok(())
+    }
+
+    #[test]
+    fn perm_from_raw_checks() {
+        assert_eq!(Perm::from_raw(bindings::VHOST_MAP_RW), Some(Perm::RW));
+        assert_eq!(Perm::from_raw(0), None);
+        assert_eq!(Perm::from_raw(0x80), None);
+    }
+}
