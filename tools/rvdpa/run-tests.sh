@@ -47,7 +47,8 @@ only=
 for t in ${RVDPA_TESTS:-}; do
 	only="$only -t vdpa:$t"
 done
-RVDPA_RESULTS="$results" "$(dirname "$0")/vm.sh" --flavour "$flavour" --log "$results/console.log" -- \
+RVDPA_RESULTS="$results" "$(dirname "$0")/vm.sh" --flavour "$flavour" --log "$results/console.log" \
+	--qemu-opts "$(rvdpa_test_functions "$results")" -- \
 	bash -c "cd '$results/kselftest' && ./run_kselftest.sh $only 2>&1 | cat > '$results/kselftest.tap';
 		dmesg > '$results/dmesg.log'" >/dev/null || status=$?
 log "guest ran for $(($(date +%s) - start)) s"

@@ -1,0 +1,506 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A vDPA parent for vring-capable PCI functions: virtio-pci modern devices,
+//! physical functions or SR-IOV virtual functions.
+//!
+//! The function's virtqueues are the vDPA device's virtqueues: the bus driver
+//! (`virtio_vdpa`, or `vhost_vdpa` for a guest) places the rings, the device
+//! reads them by DMA through the platform IOMMU, doorbells are the function's
+//! notification registers (which `vhost_vdpa` can map into a guest), and
+//! each virtqueue has its own MSI-X vector, whose IRQ `vhost_vdpa` hands to
+//! the irq bypass manager so that KVM can post it straight to a vCPU.
+//!
+//! The driver claims no device by itself (so it never takes one from
+//! `virtio_pci`): bind a function explicitly, e.g.
+//! `echo vdpa_rpci > /sys/bus/pci/devices/BDF/driver_override` and a probe,
+//! then `vdpa dev add name NAME mgmtdev pci/BDF`.
+
+use kernel::{
+    device::Core,
+    irq::{
+        self,
+        IrqReturn, //
+    },
+    pci::{
+        self,
+        IrqVector, //
+    },
+    prelude::*,
+    sync::{
+        atomic::{
+            Atomic,
+            Relaxed, //
+        },
+        Arc,
+        Mutex, //
+    },
+    vdpa::{
+        self,
+        status,
+        Callback,
+        ConfigAttrs,
+        DevSetConfig,
+        Device,
+        IrqCallback,
+        MgmtAttrs,
+        MgmtRegistration,
+        NotificationArea,
+        UnregisteredDevice,
+        VqState, //
+    },
+};
+
+mod modern;
+
+use modern::{
+    Doorbell,
+    Transport, //
+};
+
+/// The virtio PCI device ids of modern functions start here (4.1.2.1).
+const MODERN_ID_BASE: u16 = 0x1040;
+/// The largest queue size offered, as the C vp_vdpa does.
+const QUEUE_MAX: u16 = 256;
+
+/// A callback cell an MSI-X handler calls.
+#[pin_data]
+struct Vector {
+    #[pin]
+    cb: IrqCallback,
+}
+
+impl Vector {
+    fn new() -> Result<Arc<Self>> {
+        Arc::pin_init(
+            pin_init!(Vector {
+                cb <- IrqCallback::new(c"Vector::cb", kernel::static_lock_class!()),
+            }),
+            GFP_KERNEL,
+        )
+    }
+}
+
+impl irq::Handler for Vector {
+    fn handle(&self, _dev: &kernel::device::Device<kernel::device::Bound>) -> IrqReturn {
+        self.cb.call()
+    }
+}
+
+/// One virtqueue of the function.
+struct Queue {
+    doorbell: Doorbell,
+    vector: Arc<Vector>,
+    /// The Linux IRQ of the queue's MSI-X vector.
+    irq: u32,
+}
+
+/// The function, shared by its management device and its vDPA device.
+#[pin_data]
+struct Function {
+    transport: Pin<KBox<Transport>>,
+    queues: KVec<Queue>,
+    config_vector: Arc<Vector>,
+    device_id: u32,
+    vendor_id: u32,
+    /// What the function offers.
+    features: u64,
+    /// Whether a vDPA device exists on the function (at most one does).
+    #[pin]
+    in_use: Mutex<bool>,
+}
+
+impl Function {
+    fn nvqs(&self) -> u16 {
+        self.queues.len() as u16
+    }
+
+    /// Resets the function and forgets the bus driver's callbacks.
+    fn reset(&self) -> Result {
+        let r = self.transport.reset();
+        for q in self.queues.iter() {
+            q.vector.cb.set(None);
+        }
+        self.config_vector.cb.set(None);
+        r
+    }
+
+    /// Gives every queue its vector, and config changes theirs.
+    fn program_vectors(&self) -> Result {
+        for q in 0..self.nvqs() {
+            self.transport.set_queue_vector(q, q)?;
+        }
+        self.transport.set_config_vector(self.nvqs())
+    }
+}
+
+/// The vDPA device's data.
+struct Vp {
+    f: Arc<Function>,
+    /// The features offered (the function's, or fewer if provisioned so).
+    features: u64,
+    /// The status last written, to notice the DRIVER_OK transition.
+    status: Atomic<u32>,
+}
+
+impl Vp {
+    fn q(dev: &Device<Self>, idx: u16) -> &Queue {
+        // The abstraction checks `idx < nvqs`, which is `queues.len()`.
+        &dev.f.queues[usize::from(idx)]
+    }
+}
+
+#[vtable]
+impl vdpa::Driver for Vp {
+    fn set_vq_address(dev: &Device<Self>, idx: u16, desc: u64, driver: u64, device: u64) -> Result {
+        dev.f.transport.set_queue_address(idx, desc, driver, device)
+    }
+
+    fn set_vq_num(dev: &Device<Self>, idx: u16, num: u32) {
+        let num = u16::try_from(num).unwrap_or(0);
+        if dev.f.transport.set_queue_size(idx, num).is_err() {
+            dev_err!(dev.as_dev(), "cannot set the size of queue {}\n", idx);
+        }
+    }
+
+    fn kick_vq(dev: &Device<Self>, idx: u16) {
+        let _ = dev.f.transport.kick(Self::q(dev, idx).doorbell, idx);
+    }
+
+    fn kick_vq_with_data(dev: &Device<Self>, data: u32) {
+        let idx = data as u16;
+        if idx < dev.f.nvqs() {
+            let _ = dev
+                .f
+                .transport
+                .kick_with_data(Self::q(dev, idx).doorbell, data);
+        }
+    }
+
+    fn set_vq_cb(dev: &Device<Self>, idx: u16, cb: Option<Callback>) {
+        Self::q(dev, idx).vector.cb.set(cb);
+    }
+
+    fn set_vq_ready(dev: &Device<Self>, idx: u16, ready: bool) {
+        // A modern function cannot disable a queue but by a reset.
+        if ready && dev.f.transport.enable_queue(idx).is_err() {
+            dev_err!(dev.as_dev(), "cannot enable queue {}\n", idx);
+        }
+    }
+
+    fn get_vq_ready(dev: &Device<Self>, idx: u16) -> bool {
+        dev.f.transport.queue_enabled(idx).unwrap_or(false)
+    }
+
+    fn set_vq_state(dev: &Device<Self>, idx: u16, state: &VqState) -> Result {
+        // virtio-pci has no way to set a queue's indices: only the state a
+        // fresh queue has anyway is accepted, as in the C vp_vdpa.
+        let t = &dev.f.transport;
+        if t.status() & status::FEATURES_OK != 0 && !t.queue_enabled(idx)? && state.avail_index == 0
+        {
+            return Ok(());
+        }
+        Err(EOPNOTSUPP)
+    }
+
+    fn get_vq_state(_dev: &Device<Self>, _idx: u16) -> Result<VqState> {
+        // Not readable through virtio-pci.
+        Err(EOPNOTSUPP)
+    }
+
+    fn get_vq_notification(dev: &Device<Self>, idx: u16) -> NotificationArea {
+        NotificationArea {
+            addr: Self::q(dev, idx).doorbell.phys,
+            size: dev.f.transport.doorbell_size() as u64,
+        }
+    }
+
+    fn get_vq_irq(dev: &Device<Self>, idx: u16) -> Result<u32> {
+        Ok(Self::q(dev, idx).irq)
+    }
+
+    fn get_vq_size(dev: &Device<Self>, idx: u16) -> u16 {
+        dev.f.transport.queue_size(idx).unwrap_or(0)
+    }
+
+    fn get_device_features(dev: &Device<Self>) -> u64 {
+        dev.features
+    }
+
+    fn set_driver_features(dev: &Device<Self>, features: u64) -> Result {
+        dev.f.transport.set_driver_features(features & dev.features)
+    }
+
+    fn get_driver_features(dev: &Device<Self>) -> u64 {
+        dev.f.transport.driver_features().unwrap_or(0)
+    }
+
+    fn set_config_cb(dev: &Device<Self>, cb: Option<Callback>) {
+        dev.f.config_vector.cb.set(cb);
+    }
+
+    fn get_vq_num_max(dev: &Device<Self>) -> u16 {
+        dev.f
+            .transport
+            .queue_size(0)
+            .map_or(QUEUE_MAX, |n| n.min(QUEUE_MAX))
+    }
+
+    fn get_device_id(dev: &Device<Self>) -> u32 {
+        dev.f.device_id
+    }
+
+    fn get_vendor_id(dev: &Device<Self>) -> u32 {
+        dev.f.vendor_id
+    }
+
+    fn get_status(dev: &Device<Self>) -> u8 {
+        dev.f.transport.status()
+    }
+
+    fn set_status(dev: &Device<Self>, s: u8) {
+        let old = dev.status.xchg(u32::from(s), Relaxed);
+        if s & status::DRIVER_OK != 0 && old & u32::from(status::DRIVER_OK) == 0 {
+            if let Err(e) = dev.f.program_vectors() {
+                dev_err!(
+                    dev.as_dev(),
+                    "the function refused its MSI-X vectors ({:?})\n",
+                    e
+                );
+                let _ = dev
+                    .f
+                    .transport
+                    .set_status(s & !status::DRIVER_OK | status::FAILED);
+                return;
+            }
+        }
+        if dev.f.transport.set_status(s).is_err() {
+            dev_err!(
+                dev.as_dev(),
+                "cannot write the status: the function is gone\n"
+            );
+        }
+    }
+
+    fn reset(dev: &Device<Self>) -> Result {
+        dev.status.store(0, Relaxed);
+        dev.f.reset().inspect_err(|e| {
+            dev_err!(dev.as_dev(), "the function did not reset ({:?})\n", e);
+        })
+    }
+
+    fn get_config_size(dev: &Device<Self>) -> usize {
+        dev.f.transport.config_len()
+    }
+
+    fn get_config(dev: &Device<Self>, offset: usize, buf: &mut [u8]) {
+        if dev.f.transport.read_config(offset, buf).is_err() {
+            buf.fill(0xff);
+        }
+    }
+
+    fn set_config(dev: &Device<Self>, offset: usize, buf: &[u8]) {
+        let _ = dev.f.transport.write_config(offset, buf);
+    }
+
+    fn get_generation(dev: &Device<Self>) -> u32 {
+        dev.f.transport.generation().map_or(0, u32::from)
+    }
+}
+
+/// The management device of one function.
+struct Mgmt {
+    f: Arc<Function>,
+}
+
+#[vtable]
+impl vdpa::MgmtDriver for Mgmt {
+    type Device = Vp;
+
+    fn dev_add(
+        mgmt: &MgmtRegistration<Self>,
+        name: &CStr,
+        config: &DevSetConfig,
+    ) -> Result<UnregisteredDevice<Vp>> {
+        let f = &mgmt.f;
+        let features = match config.device_features {
+            Some(want) if want & !f.features != 0 => {
+                dev_err!(
+                    mgmt.parent(),
+                    "features {:#x} are not offered by the function ({:#x})\n",
+                    want,
+                    f.features
+                );
+                return Err(EINVAL);
+            }
+            Some(want) => want,
+            None => f.features,
+        };
+        let mut in_use = f.in_use.lock();
+        if *in_use {
+            return Err(EBUSY);
+        }
+        // A fresh device starts from a reset function.
+        f.reset()?;
+        let opts = vdpa::Options {
+            nvqs: u32::from(f.nvqs()),
+            ngroups: 1,
+            nas: 1,
+            dma: vdpa::DmaModel::Platform,
+            self_dma: false,
+        };
+        let vp = Vp {
+            f: f.clone(),
+            features,
+            status: Atomic::new(0),
+        };
+        let dev =
+            UnregisteredDevice::new(Some(mgmt.parent()), Some(name), opts, Ok::<_, Error>(vp))?;
+        *in_use = true;
+        Ok(dev)
+    }
+
+    fn dev_del(mgmt: &MgmtRegistration<Self>, _dev: &Device<Vp>) {
+        let _ = mgmt.f.reset();
+        *mgmt.f.in_use.lock() = false;
+    }
+}
+
+/// What the driver keeps of a bound function. The management device goes
+/// first (removing the vDPA device and resetting the function), then the
+/// interrupt handlers.
+#[pin_data]
+struct BoundFunction {
+    #[pin]
+    mgmt: MgmtRegistration<Mgmt>,
+    irqs: KVec<Pin<KBox<irq::Registration<Arc<Vector>>>>>,
+}
+
+struct Driver;
+
+kernel::pci_device_table!(
+    PCI_TABLE,
+    MODULE_PCI_TABLE,
+    <Driver as pci::Driver>::IdInfo,
+    // Matches no function (0xffff is not a valid device id): the PCI core
+    // needs an entry for the driver's id data, and binding is explicit
+    // (driver_override or new_id) so that no function is taken from
+    // virtio_pci behind the administrator's back.
+    [(
+        pci::DeviceId::from_id(pci::Vendor::REDHAT_QUMRANET, 0xffff),
+        ()
+    )]
+);
+
+impl pci::Driver for Driver {
+    type IdInfo = ();
+    type Data<'bound> = BoundFunction;
+
+    const ID_TABLE: pci::IdTable<Self::IdInfo> = &PCI_TABLE;
+
+    fn probe<'bound>(
+        pdev: &'bound pci::Device<Core<'_>>,
+        _info: &'bound Self::IdInfo,
+    ) -> impl PinInit<Self::Data<'bound>, Error> + 'bound {
+        pin_init::pin_init_scope(move || {
+            let dev: &kernel::device::Device = pdev.as_ref();
+            if pdev.vendor_id() != pci::Vendor::REDHAT_QUMRANET {
+                dev_err!(dev, "not a virtio function (vendor {})\n", pdev.vendor_id());
+                return Err(ENODEV);
+            }
+            let device_id = match pdev.device_id() {
+                id if id >= MODERN_ID_BASE => u32::from(id - MODERN_ID_BASE),
+                // A transitional function tells its type in the subsystem id.
+                0x1000..=0x103f => u32::from(pdev.subsystem_device_id()),
+                id => {
+                    dev_err!(dev, "device id {:#x} is not a virtio function\n", id);
+                    return Err(ENODEV);
+                }
+            };
+            pdev.enable_device_mem()?;
+            pdev.set_master();
+            let transport = KBox::pin_init(Transport::probe(pdev)?, GFP_KERNEL)?;
+            transport.reset()?;
+            let nvqs = transport.num_queues()?;
+            if nvqs == 0 {
+                dev_err!(dev, "the function has no virtqueue\n");
+                return Err(ENODEV);
+            }
+            let features = transport.device_features()?;
+            // One vector per queue and one for config changes.
+            let want = u32::from(nvqs) + 1;
+            let msix = pci::IrqTypes::default().with(pci::IrqType::MsiX);
+            let vectors = pdev.alloc_irq_vectors(want, want, msix).inspect_err(|_| {
+                dev_err!(
+                    dev,
+                    "{} MSI-X vectors are needed (one per queue, one for config)\n",
+                    want
+                );
+            })?;
+            let mut irqs = KVec::with_capacity(usize::from(nvqs) + 1, GFP_KERNEL)?;
+            let mut queues = KVec::with_capacity(usize::from(nvqs), GFP_KERNEL)?;
+            let mut config_vector = None;
+            for v in IrqVector::all(&vectors) {
+                let cell = Vector::new()?;
+                let request: irq::IrqRequest<'_> = v.try_into()?;
+                let irq_no = request.irq();
+                let handler = Ok::<_, Error>(cell.clone());
+                let reg = KBox::pin_init(
+                    pdev.request_irq(v, irq::Flags::TRIGGER_NONE, c"vdpa_rpci", handler),
+                    GFP_KERNEL,
+                )?;
+                irqs.push(reg, GFP_KERNEL)?;
+                if v.index() < u32::from(nvqs) {
+                    let q = v.index() as u16;
+                    queues.push(
+                        Queue {
+                            doorbell: transport.doorbell(q)?,
+                            vector: cell,
+                            irq: irq_no,
+                        },
+                        GFP_KERNEL,
+                    )?;
+                } else {
+                    config_vector = Some(cell);
+                }
+            }
+            let config_vector = config_vector.ok_or(ENODEV)?;
+            let f = Arc::pin_init(
+                try_pin_init!(Function {
+                    transport,
+                    queues,
+                    config_vector,
+                    device_id,
+                    vendor_id: u32::from(pdev.subsystem_vendor_id()),
+                    features,
+                    in_use <- kernel::new_mutex!(false),
+                }? Error),
+                GFP_KERNEL,
+            )?;
+            let attrs = MgmtAttrs {
+                device_id,
+                config_attrs: ConfigAttrs::FEATURES,
+                supported_features: features,
+                max_supported_vqs: u32::from(nvqs),
+            };
+            dev_info!(
+                dev,
+                "virtio device {}, {} queues, features {:#x}\n",
+                device_id,
+                nvqs,
+                features
+            );
+            Ok(try_pin_init!(BoundFunction {
+                mgmt <- MgmtRegistration::new(dev, attrs, Ok::<_, Error>(Mgmt { f })),
+                irqs,
+            }))
+        })
+    }
+}
+
+kernel::module_pci_driver! {
+    type: Driver,
+    name: "vdpa_rpci",
+    authors: ["rvdpa developers"],
+    description: "vDPA parent for virtio-pci modern functions, in Rust",
+    license: "GPL",
+}
