@@ -7,7 +7,16 @@
 #        the virtio-net netdev over virtio_vdpa; frames received back per
 #        second are the device's loopback rate.
 #   blk: 4 KiB O_DIRECT reads at queue depth 1 (dd) on the virtio-blk disk.
+#   pci: the same QEMU virtio-net function (00:10.0) driven natively by
+#        virtio_pci, through the C vp_vdpa and through our vdpa_rpci (both
+#        over virtio_vdpa): pktgen frames to the peer function (00:11.0),
+#        counted as the peer receives them, 64-byte (pps) and 1514-byte
+#        (throughput); then 4 KiB reads on the virtio-blk function (00:12.0).
 set -u
+. "$(dirname "$0")/../testing/selftests/vdpa/pci_lib.sh"
+NET=0000:00:10.0
+PEER=0000:00:11.0
+BLK=0000:00:12.0
 SECS=${BENCH_SECS:-10}
 MAC=02:52:56:11:22:33
 PARENTS_NET="vdpa_rsim:faux/vdpa_rsim_net vdpa_sim_net:vdpasim_net"
@@ -15,8 +24,31 @@ PARENTS_BLK="vdpa_rsim:faux/vdpa_rsim_blk vdpa_sim_blk:vdpasim_blk"
 
 pg() { echo "$2" > "/proc/net/pktgen/$1"; }
 
+# Runs pktgen on a netdev for SECS seconds (frames of a size to a MAC) and
+# prints the frames and bytes per second an interface (the same one, or the
+# peer) received.
+pktgen_rx() { # pktgen_rx <tx ifname> <frame size> <dst mac> <rx ifname>
+	local p0 b0 p1 b1 st=/sys/class/net/$4/statistics
+	pg kpktgend_0 "rem_device_all"
+	pg kpktgend_0 "add_device $1"
+	pg "$1" "count 0"
+	pg "$1" "pkt_size $2"
+	pg "$1" "delay 0"
+	pg "$1" "dst_mac $3"
+	p0=$(cat "$st/rx_packets")
+	b0=$(cat "$st/rx_bytes")
+	echo start > /proc/net/pktgen/pgctrl &
+	sleep "$SECS"
+	echo stop > /proc/net/pktgen/pgctrl
+	wait
+	p1=$(cat "$st/rx_packets")
+	b1=$(cat "$st/rx_bytes")
+	pg kpktgend_0 "rem_device_all"
+	echo "$(( (p1 - p0) / SECS )) $(( (b1 - b0) / SECS ))"
+}
+
 net_pps() { # net_pps <module> <mgmtdev>
-	local ifname rx0 rx1 tx0 tx1
+	local ifname
 	modprobe "$1" && modprobe virtio_vdpa || return 1
 	vdpa dev add name bench0 mgmtdev "$2" mac "$MAC" || return 1
 	for _ in $(seq 50); do
@@ -24,22 +56,7 @@ net_pps() { # net_pps <module> <mgmtdev>
 		sleep 0.1
 	done
 	ip link set dev "$ifname" up
-	pg kpktgend_0 "rem_device_all"
-	pg kpktgend_0 "add_device $ifname"
-	pg "$ifname" "count 0"
-	pg "$ifname" "pkt_size 60"
-	pg "$ifname" "delay 0"
-	pg "$ifname" "dst_mac $MAC"
-	rx0=$(cat "/sys/class/net/$ifname/statistics/rx_packets")
-	tx0=$(cat "/sys/class/net/$ifname/statistics/tx_packets")
-	echo start > /proc/net/pktgen/pgctrl &
-	sleep "$SECS"
-	echo stop > /proc/net/pktgen/pgctrl
-	wait
-	rx1=$(cat "/sys/class/net/$ifname/statistics/rx_packets")
-	tx1=$(cat "/sys/class/net/$ifname/statistics/tx_packets")
-	echo "$(( (rx1 - rx0) / SECS )) $(( (tx1 - tx0) / SECS ))"
-	pg kpktgend_0 "rem_device_all"
+	pktgen_rx "$ifname" 60 "$MAC" "$ifname" | cut -d' ' -f1
 	vdpa dev del bench0
 	modprobe -r virtio_vdpa "$1"
 }
@@ -66,14 +83,58 @@ blk_iops() { # blk_iops <module> <mgmtdev>
 	modprobe -r virtio_vdpa "$1"
 }
 
+# pktgen frames of a size from a netdev to the peer function; prints the
+# frames per second and Mbit/s the peer received.
+peer_rate() { # peer_rate <ifname> <frame size>
+	local peer pps bps
+	peer=$(fn_netdev $PEER)
+	ip link set dev "$1" up
+	ip link set dev "$peer" up
+	sleep 1
+	read -r pps bps < <(pktgen_rx "$1" "$2" 52:54:00:72:76:11 "$peer")
+	echo "$pps $(( bps * 8 / 1000000 ))"
+}
+
+# Gives the functions to a driver ("native" is virtio_pci) and prints
+# "pps Mbit/s IOPS" for them.
+pci_run() { # pci_run <native|module:pci driver>
+	local ifname disk pps mbit n start end
+	if [ "$1" = native ]; then
+		pci_native $NET && pci_native $BLK || return 1
+	else
+		modprobe "${1%%:*}" && modprobe virtio_vdpa || return 1
+		pci_give $NET "${1#*:}" && pci_give $BLK "${1#*:}" || return 1
+		vdpa dev add name benchp0 mgmtdev pci/$NET || return 1
+		vdpa dev add name benchp1 mgmtdev pci/$BLK || return 1
+	fi
+	for _ in $(seq 100); do
+		ifname=$(fn_netdev $NET) && disk=$(fn_blkdev $BLK) && break
+		sleep 0.1
+	done
+	read -r pps _ < <(peer_rate "$ifname" 60)
+	read -r _ mbit < <(peer_rate "$ifname" 1514)
+	n=20000
+	start=$(date +%s%N)
+	dd if="/dev/$disk" of=/dev/null bs=4k count=$n iflag=direct status=none
+	end=$(date +%s%N)
+	echo "$pps $mbit $(( n * 1000000000 / (end - start) ))"
+	if [ "$1" != native ]; then
+		vdpa dev del benchp0
+		vdpa dev del benchp1
+		pci_native $NET
+		pci_native $BLK
+		modprobe -r virtio_vdpa "${1%%:*}"
+	fi
+}
+
 modprobe pktgen || { echo "pktgen is not available"; exit 4; }
 modprobe -r virtio_vdpa vhost_vdpa 2>/dev/null
 echo "# net: 64-byte frames looped back per second ($SECS s each, pktgen over virtio_vdpa)"
 declare -A res
 for p in $PARENTS_NET; do
-	read -r rx tx < <(net_pps "${p%%:*}" "${p#*:}")
-	res[net_${p%%:*}]=$rx
-	echo "net ${p%%:*}: rx ${rx} pps (tx ${tx} pps)"
+	rx=$(net_pps "${p%%:*}" "${p#*:}")
+	res[net_${p%%:*}]=${rx:-0}
+	echo "net ${p%%:*}: ${rx:-0} pps looped back"
 done
 echo "# blk: 4 KiB O_DIRECT reads per second, queue depth 1 (dd over virtio_vdpa)"
 for p in $PARENTS_BLK; do
@@ -84,3 +145,20 @@ done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 echo "ratio net Rust/C: $(ratio "${res[net_vdpa_rsim]:-0}" "${res[net_vdpa_sim_net]:-0}")"
 echo "ratio blk Rust/C: $(ratio "${res[blk_vdpa_rsim]:-0}" "${res[blk_vdpa_sim_blk]:-0}")"
+
+if [ -e /sys/bus/pci/devices/$NET ] && [ -e /sys/bus/pci/devices/$BLK ]; then
+	echo "# pci: the same functions natively, through vp_vdpa and through vdpa_rpci ($SECS s per net run)"
+	for p in native vp_vdpa:vp-vdpa vdpa_rpci:vdpa_rpci; do
+		read -r pps mbit iops < <(pci_run "$p")
+		res[pps_${p%%:*}]=${pps:-0}
+		res[mbit_${p%%:*}]=${mbit:-0}
+		res[iops_${p%%:*}]=${iops:-0}
+		echo "pci ${p%%:*}: ${pps:-0} pps (64 B), ${mbit:-0} Mbit/s (1514 B), ${iops:-0} IOPS (blk 4 KiB QD1)"
+	done
+	for m in pps mbit iops; do
+		echo "ratio pci $m vdpa_rpci/native: $(ratio "${res[${m}_vdpa_rpci]}" "${res[${m}_native]}")," \
+			"vdpa_rpci/vp_vdpa: $(ratio "${res[${m}_vdpa_rpci]}" "${res[${m}_vp_vdpa]}")"
+	done
+else
+	echo "# pci: no test functions in this guest (bench.sh adds them)"
+fi

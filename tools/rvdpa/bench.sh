@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # The benchmark (not a test): one guest boot, the Rust simulator and the C
-# one measured side by side with the same clients, ratios printed. Under TCG
+# one measured side by side with the same clients, then the same PCI
+# functions natively, through vp_vdpa and through vdpa_rpci; ratios printed. Under TCG
 # compare ratios only, never absolute numbers.
 #
 # Usage: bench.sh [--flavour base|debug]   (BENCH_SECS sets the net duration)
@@ -14,5 +15,6 @@ flavour=base
 "$(dirname "$0")/build.sh" --flavour "$flavour" >/dev/null
 results=$RVDPA_TOP/out/bench
 mkdir -p "$results"
-RVDPA_RESULTS="$results" "$(dirname "$0")/vm.sh" --flavour "$flavour" --log "$results/console.log" -- \
+RVDPA_RESULTS="$results" "$(dirname "$0")/vm.sh" --flavour "$flavour" --log "$results/console.log" \
+	--qemu-opts "$(rvdpa_test_functions "$results")" -- \
 	env BENCH_SECS="${BENCH_SECS:-10}" "$RVDPA_TOP/tools/rvdpa/bench-guest.sh"

@@ -93,3 +93,29 @@ vdpa_vhost_of() {
 	done
 	return 1
 }
+
+# Helpers for the PCI functions the tests are given.
+. "$DIR/pci_lib.sh"
+
+# Runs a program that prints KTAP numbered from 1 and reports its results as
+# ours; results it did not print (it bailed out) are failures, so that the
+# plan holds.
+ktap_run_program() { # ktap_run_program <number of results> <command...>
+	local want=$1 got=0 line
+	shift
+	while IFS= read -r line; do
+		case "$line" in
+		"ok "*"# SKIP "*)
+			ktap_test_skip "$(echo "$line" | sed -E 's/^ok [0-9]+ //; s/ # SKIP .*//') (${line##*# SKIP })"
+			got=$((got + 1)) ;;
+		"ok "*) ktap_test_pass "$(echo "$line" | sed -E 's/^ok [0-9]+ //')"; got=$((got + 1)) ;;
+		"not ok "*) ktap_test_fail "$(echo "$line" | sed -E 's/^not ok [0-9]+ //')"; got=$((got + 1)) ;;
+		"TAP version"*|"1.."*|"# Totals"*) ;;
+		*) echo "# $line" ;;
+		esac
+	done < <("$@" 2>&1)
+	while [ $got -lt "$want" ]; do
+		got=$((got + 1))
+		ktap_test_fail "$(basename "$1"): result $got missing (the program stopped early)"
+	done
+}

@@ -19,7 +19,7 @@ BLK=0000:00:12.0
 # Each parent is "module:pci driver name".
 PARENTS=${VDPA_PCI_PARENTS:-vdpa_rpci:vdpa_rpci vp_vdpa:vp-vdpa}
 DEV=ksft-pci0
-NTESTS=22
+NTESTS=24
 TMP=$(mktemp -d)
 
 ktap_print_header
@@ -29,31 +29,6 @@ vdpa_require "the test functions (QEMU options from rvdpa_test_functions)" \
 	test -e /sys/bus/pci/devices/$NET -a -e /sys/bus/pci/devices/$PEER -a -e /sys/bus/pci/devices/$BLK
 set -- $PARENTS
 ktap_set_plan $((NTESTS * $#))
-
-# Gives a PCI function to a driver: driver_override, then a probe.
-pci_give() { # pci_give <bdf> <driver>
-	local cur
-	cur=$(basename "$(readlink "/sys/bus/pci/devices/$1/driver" 2>/dev/null)" 2>/dev/null)
-	[ "$cur" = "$2" ] && return 0
-	[ -n "$cur" ] && echo "$1" > "/sys/bus/pci/devices/$1/driver/unbind"
-	echo "$2" > "/sys/bus/pci/devices/$1/driver_override"
-	echo "$1" > /sys/bus/pci/drivers_probe
-	[ "$(basename "$(readlink "/sys/bus/pci/devices/$1/driver")")" = "$2" ]
-}
-
-# Gives a function back to virtio_pci.
-pci_native() { # pci_native <bdf>
-	echo > "/sys/bus/pci/devices/$1/driver_override"
-	[ -e "/sys/bus/pci/devices/$1/driver" ] && echo "$1" > "/sys/bus/pci/devices/$1/driver/unbind"
-	echo "$1" > /sys/bus/pci/drivers_probe
-	[ "$(basename "$(readlink "/sys/bus/pci/devices/$1/driver")")" = virtio-pci ]
-}
-
-# The netdev (or disk) of a function's virtio device, whether virtio_pci or
-# virtio_vdpa over a parent drives it: virtio_vdpa places the virtio device
-# under the parent's DMA device, which is the function.
-fn_netdev() { ls /sys/bus/pci/devices/"$1"/virtio*/net 2>/dev/null | head -n 1 | grep .; }
-fn_blkdev() { ls /sys/bus/pci/devices/"$1"/virtio*/block 2>/dev/null | head -n 1 | grep .; }
 
 # The sum of the interrupt counts of a function's MSI-X vectors.
 msix_count() { # msix_count <bdf>
@@ -127,9 +102,23 @@ run_parent() { # run_parent <module> <pci driver>
 			'$DIR/vdpa_net_loop' \$n 52:54:00:72:76:11 60 300 120 back $peer >/dev/null || exit 1
 			vdpa dev del $DEV || exit 1
 		done"
+	# A hot removal of the function while frames flow through the parent.
+	check "$p removing the function under traffic ends cleanly" bash -c "
+		vdpa dev add name $DEV mgmtdev pci/$NET || exit 1
+		for t in \$(seq 50); do n=\$(fn_netdev $NET) && break; sleep 0.2; done
+		ip link set \$n up || exit 1
+		(while :; do '$DIR/vdpa_net_loop' \$n 52:54:00:72:76:11 60 1514 50 back $peer >/dev/null 2>&1; sleep 0.1; done) &
+		bg=\$!
+		sleep 2
+		echo 1 > /sys/bus/pci/devices/$NET/remove
+		kill \$bg; wait \$bg 2>/dev/null
+		! vdpa_dev_exists $DEV && [ ! -e /sys/bus/pci/devices/$NET ]"
+	check "$p a rescan brings the function back, to virtio_pci" bash -c "
+		echo 1 > /sys/bus/pci/rescan && wait_for fn_netdev $NET &&
+		[ \$(basename \$(readlink /sys/bus/pci/devices/$NET/driver)) = virtio-pci ]"
 	vdpa dev del "$DEV" 2>/dev/null
 	check "$p unloading the module with a device present ends cleanly" bash -c "
-		vdpa dev add name $DEV mgmtdev pci/$NET && modprobe -r virtio_vdpa $mod && ! vdpa_dev_exists $DEV"
+		pci_give $NET $drv && vdpa dev add name $DEV mgmtdev pci/$NET && modprobe -r virtio_vdpa $mod && ! vdpa_dev_exists $DEV"
 	modprobe "$mod"
 	check "$p the function works again under virtio_pci" bash -c "
 		pci_native $NET && n=\$(fn_netdev $NET) && ip link set \$n up &&
@@ -156,7 +145,7 @@ run_parent() { # run_parent <module> <pci driver>
 	modprobe -r virtio_vdpa "$mod" 2>/dev/null
 }
 
-export -f pci_give pci_native fn_netdev fn_blkdev vdpa_dev_exists
+export -f pci_give pci_native fn_netdev fn_blkdev vdpa_dev_exists wait_for
 for parent in "$@"; do
 	run_parent "${parent%%:*}" "${parent#*:}"
 done

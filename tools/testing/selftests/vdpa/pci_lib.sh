@@ -1,0 +1,29 @@
+# SPDX-License-Identifier: GPL-2.0
+# Helpers for the PCI functions the vDPA tests (and the benchmark) are given
+# (see rvdpa_test_functions in tools/rvdpa/lib.sh). Sourced.
+
+# Gives a PCI function to a driver: driver_override, then a probe.
+pci_give() { # pci_give <bdf> <driver>
+	local cur
+	cur=$(basename "$(readlink "/sys/bus/pci/devices/$1/driver" 2>/dev/null)" 2>/dev/null)
+	[ "$cur" = "$2" ] && return 0
+	[ -n "$cur" ] && echo "$1" > "/sys/bus/pci/devices/$1/driver/unbind"
+	echo "$2" > "/sys/bus/pci/devices/$1/driver_override"
+	echo "$1" > /sys/bus/pci/drivers_probe
+	[ "$(basename "$(readlink "/sys/bus/pci/devices/$1/driver")")" = "$2" ]
+}
+
+# Gives a function back to virtio_pci.
+pci_native() { # pci_native <bdf>
+	echo > "/sys/bus/pci/devices/$1/driver_override"
+	[ -e "/sys/bus/pci/devices/$1/driver" ] && echo "$1" > "/sys/bus/pci/devices/$1/driver/unbind"
+	echo "$1" > /sys/bus/pci/drivers_probe
+	[ "$(basename "$(readlink "/sys/bus/pci/devices/$1/driver")")" = virtio-pci ]
+}
+
+# The netdev (or disk) of a function's virtio device, whether virtio_pci or
+# virtio_vdpa over a parent drives it: virtio_vdpa places the virtio device
+# under the parent's DMA device, which is the function.
+fn_netdev() { ls /sys/bus/pci/devices/"$1"/virtio*/net 2>/dev/null | head -n 1 | grep .; }
+fn_blkdev() { ls /sys/bus/pci/devices/"$1"/virtio*/block 2>/dev/null | head -n 1 | grep .; }
+

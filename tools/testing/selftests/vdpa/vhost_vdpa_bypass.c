@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vhost_vdpa_bypass: checks the irq bypass wiring of a vDPA parent for a PCI
+ * function, as KVM would see it. vhost-vdpa registers an irq bypass producer
+ * for each virtqueue whose call eventfd is set once the device is running,
+ * with the IRQ the parent's get_vq_irq gives; the test module behind
+ * /dev/vdpa_bypass_probe (vdpa_bypass_probe.ko) stands where KVM's consumer
+ * would and reports which IRQ it was connected to.
+ *
+ * Usage: vhost_vdpa_bypass /dev/vhost-vdpa-N PREFIX BDF
+ *
+ * The expected IRQ of queue q is the function's MSI-X vector q (both our
+ * vdpa_rpci and the C vp_vdpa give queue q vector q), read from
+ * /proc/interrupts. Output is KTAP.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "vhost_vdpa_lib.h"
+
+#define PROBE_WATCH _IO('v', 0xb0)
+#define PROBE_STATE _IOR('v', 0xb1, struct probe_state)
+#define MEM_SIZE (1u << 20)
+#define IOVA_BASE 0x40000000ull
+
+struct probe_state {
+	int32_t irq;
+	uint32_t connected, adds, dels;
+};
+
+/* The Linux IRQ of MSI-X vector `vector` of the function, or -1. */
+static int msix_irq(const char *bdf, int vector)
+{
+	char line[512], want[64];
+	FILE *f = fopen("/proc/interrupts", "r");
+	int irq = -1, v;
+
+	if (!f)
+		return -1;
+	snprintf(want, sizeof(want), "PCI-MSIX-%s", bdf);
+	/* "  36:   0   0  PCI-MSIX-0000:00:10.0    0-edge      vdpa_rpci" */
+	while (fgets(line, sizeof(line), f)) {
+		char *p = strstr(line, want);
+
+		if (p && sscanf(p + strlen(want), " %d-edge", &v) == 1 && v == vector) {
+			irq = atoi(line);
+			break;
+		}
+	}
+	fclose(f);
+	return irq;
+}
+
+static int probe_state(int probe, struct probe_state *s)
+{
+	memset(s, 0, sizeof(*s));
+	return ioctl(probe, PROBE_STATE, s);
+}
+
+int main(int argc, char **argv)
+{
+	struct probe_state s0, s1;
+	const char *path, *bdf;
+	struct dev d = { 0 };
+	int probe[2], irq[2], q, r;
+	uint64_t bf;
+
+	if (argc != 4) {
+		fprintf(stderr, "usage: %s /dev/vhost-vdpa-N PREFIX BDF\n", argv[0]);
+		return 2;
+	}
+	bdf = argv[3];
+	path = ktap_begin(3, argv, 7);
+	for (q = 0; q < 2; q++) {
+		probe[q] = open("/dev/vdpa_bypass_probe", O_RDWR);
+		if (probe[q] < 0) {
+			printf("Bail out! /dev/vdpa_bypass_probe: %s\n", strerror(errno));
+			return 1;
+		}
+	}
+	r = dev_open(&d, path, 2);
+	r = r ?: negotiate_backend(&d, 1ull << VHOST_BACKEND_F_IOTLB_MSG_V2, &bf);
+	d.features = (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_ACCESS_PLATFORM);
+	add_region(&d, MEM_SIZE, IOVA_BASE, 0);
+	for (q = 0; q < 2; q++)
+		place_ring(&d, q, 0, q * RING_PAGES * PAGE);
+	r = r ?: setup(&d);
+	for (q = 0; q < 2; q++)
+		irq[q] = msix_irq(bdf, q);
+	result(!r && irq[0] > 0 && irq[1] > 0 && irq[0] != irq[1],
+	       "setup to DRIVER_OK; queues 0 and 1 have MSI-X IRQs %d and %d", irq[0], irq[1]);
+
+	/* A consumer on each call eventfd finds its queue's producer. */
+	for (q = 0; q < 2; q++)
+		ioctl(probe[q], PROBE_WATCH, d.rings[q].call);
+	probe_state(probe[0], &s0);
+	probe_state(probe[1], &s1);
+	result(s0.connected && s0.irq == irq[0] && s1.connected && s1.irq == irq[1],
+	       "each queue's producer carries its own vector: %d, %d", s0.irq, s1.irq);
+
+	/* Clearing the call eventfd withdraws the producer. */
+	{
+		struct vhost_vring_file none = { 0, -1 };
+
+		r = ioctl(d.fd, VHOST_SET_VRING_CALL, &none);
+		probe_state(probe[0], &s0);
+		result(!r && !s0.connected && s0.dels == 1,
+		       "SET_VRING_CALL -1 disconnects queue 0 (dels %u)", s0.dels);
+		probe_state(probe[1], &s1);
+		result(s1.connected && s1.irq == irq[1], "queue 1 stays connected");
+	}
+
+	/* Setting it again connects again. */
+	{
+		struct vhost_vring_file call = { 0, d.rings[0].call };
+
+		r = ioctl(d.fd, VHOST_SET_VRING_CALL, &call);
+		probe_state(probe[0], &s0);
+		result(!r && s0.connected && s0.irq == irq[0] && s0.adds == 2,
+		       "setting the call eventfd again reconnects queue 0 (adds %u)", s0.adds);
+	}
+
+	/* A reset withdraws every producer. */
+	r = set_status(&d, 0);
+	probe_state(probe[0], &s0);
+	probe_state(probe[1], &s1);
+	result(!r && !s0.connected && !s1.connected, "a reset disconnects both queues");
+
+	/* A new setup brings them back with the same vectors. */
+	r = setup(&d);
+	probe_state(probe[0], &s0);
+	probe_state(probe[1], &s1);
+	result(!r && s0.connected && s0.irq == msix_irq(bdf, 0) && s1.connected &&
+		       s1.irq == msix_irq(bdf, 1),
+	       "after a new setup both queues are connected again (%d, %d)", s0.irq, s1.irq);
+	set_status(&d, 0);
+	return ktap_end();
+}

@@ -1,0 +1,52 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The irq bypass wiring of the PCI parents (our vdpa_rpci, the C vp_vdpa as
+# the reference): with the function's vDPA device bound to vhost_vdpa, a
+# test consumer (vdpa_bypass_probe.ko, in KVM's place) on a queue's call
+# eventfd must be connected to that queue's MSI-X IRQ, and disconnected when
+# the call eventfd is cleared or the device reset. See vhost_vdpa_bypass.c.
+. "$(dirname "$0")/lib.sh"
+
+NET=0000:00:10.0
+PARENTS=${VDPA_PCI_PARENTS:-vdpa_rpci:vdpa_rpci vp_vdpa:vp-vdpa}
+DEV=ksft-bypass0
+NTESTS=7
+
+ktap_print_header
+vdpa_require "root" test "$(id -u)" = 0
+vdpa_require "the vdpa tool (iproute2)" vdpa help
+vdpa_require "the test function $NET" test -e /sys/bus/pci/devices/$NET
+# vhost-vdpa attaches the function to an IOMMU domain of its own.
+vdpa_require "an IOMMU for $NET (a vIOMMU in the guest)" test -e /sys/bus/pci/devices/$NET/iommu_group
+vdpa_require "the irq bypass probe (vdpa_bypass_probe.ko)" modprobe vdpa_bypass_probe
+set -- $PARENTS
+ktap_set_plan $((NTESTS * $#))
+ulimit -l unlimited
+
+cleanup() {
+	vdpa dev del "$DEV" 2>/dev/null
+	pci_native $NET >/dev/null 2>&1
+	modprobe -r vhost_vdpa vdpa_bypass_probe 2>/dev/null
+}
+trap cleanup EXIT
+
+for parent in "$@"; do
+	mod=${parent%%:*}
+	drv=${parent#*:}
+	if ! modprobe "$mod" 2>/dev/null || ! pci_give $NET "$drv"; then
+		for i in $(seq 1 $NTESTS); do ktap_test_skip "$mod: the parent cannot take $NET"; done
+		continue
+	fi
+	modprobe -r virtio_vdpa 2>/dev/null
+	modprobe vhost_vdpa
+	vdpa dev add name "$DEV" mgmtdev "pci/$NET"
+	wait_for vdpa_vhost_of "$DEV"
+	node=/dev/$(vdpa_vhost_of "$DEV")
+	wait_for test -c "$node"
+	ktap_run_program $NTESTS "$DIR/vhost_vdpa_bypass" "$node" "$mod:" $NET
+	vdpa dev del "$DEV"
+	pci_native $NET
+	modprobe -r vhost_vdpa "$mod" 2>/dev/null
+done
+ktap_finished
