@@ -396,6 +396,10 @@ impl pci::Driver for Driver {
     type Data<'bound> = BoundFunction;
 
     const ID_TABLE: pci::IdTable<Self::IdInfo> = &PCI_TABLE;
+    // A physical function's virtual functions are enabled through its
+    // `sriov_numvfs`; each, bound to this driver, gets its own management
+    // device.
+    const SRIOV: bool = true;
 
     fn probe<'bound>(
         pdev: &'bound pci::Device<Core<'_>>,
@@ -494,6 +498,14 @@ impl pci::Driver for Driver {
                 irqs,
             }))
         })
+    }
+
+    fn unbind<'bound>(pdev: &'bound pci::Device<Core<'_>>, _this: Pin<&Self::Data<'bound>>) {
+        // The virtual functions of a physical function going away go first,
+        // as with virtio_pci: they cannot outlive it.
+        if pdev.num_vf() > 0 {
+            pdev.disable_sriov();
+        }
     }
 }
 
