@@ -146,7 +146,7 @@ impl Transport {
             };
             let (offset, len) = (cap.offset as usize, cap.length as usize);
             let bar_len = pdev.resource_len(cap.bar.into())? as usize;
-            if len < min_len || offset.checked_add(len).map_or(true, |end| end > bar_len) {
+            if len < min_len || offset.checked_add(len).is_none_or(|end| end > bar_len) {
                 dev_err!(
                     pdev.as_ref(),
                     "virtio capability {} does not fit its BAR\n",
@@ -204,7 +204,7 @@ impl Transport {
         size: usize,
         f: impl FnOnce(&pci::Bar<'static>, usize) -> Result<R>,
     ) -> Result<R> {
-        if off.checked_add(size).map_or(true, |end| end > r.len) {
+        if off.checked_add(size).is_none_or(|end| end > r.len) {
             return Err(EINVAL);
         }
         let bar = self.bars[r.slot].1.try_access().ok_or(ENODEV)?;

@@ -19,7 +19,7 @@ BLK=0000:00:12.0
 # Each parent is "module:pci driver name".
 PARENTS=${VDPA_PCI_PARENTS:-vdpa_rpci:vdpa_rpci vp_vdpa:vp-vdpa}
 DEV=ksft-pci0
-NTESTS=24
+NTESTS=25
 TMP=$(mktemp -d)
 
 ktap_print_header
@@ -102,6 +102,22 @@ run_parent() { # run_parent <module> <pci driver>
 			'$DIR/vdpa_net_loop' \$n 52:54:00:72:76:11 60 300 120 back $peer >/dev/null || exit 1
 			vdpa dev del $DEV || exit 1
 		done"
+	# Unbinding virtio_vdpa while frames flow resets the device with its
+	# queues active; a new bind must work.
+	check "$p a reset under traffic (virtio_vdpa unbound), then a rebind, works" bash -c "
+		vdpa dev add name $DEV mgmtdev pci/$NET || exit 1
+		for t in \$(seq 50); do n=\$(fn_netdev $NET) && break; sleep 0.2; done
+		ip link set \$n up || exit 1
+		(while :; do '$DIR/vdpa_net_loop' \$n 52:54:00:72:76:11 60 1514 50 back $peer >/dev/null 2>&1; sleep 0.1; done) &
+		bg=\$!
+		sleep 2
+		echo $DEV > /sys/bus/vdpa/drivers/virtio_vdpa/unbind
+		kill \$bg; wait \$bg 2>/dev/null
+		echo $DEV > /sys/bus/vdpa/drivers/virtio_vdpa/bind || exit 1
+		for t in \$(seq 50); do n=\$(fn_netdev $NET) && break; sleep 0.2; done
+		ip link set \$n up &&
+		'$DIR/vdpa_net_loop' \$n 52:54:00:72:76:11 60 600 90 back $peer >/dev/null &&
+		vdpa dev del $DEV"
 	# A hot removal of the function while frames flow through the parent.
 	check "$p removing the function under traffic ends cleanly" bash -c "
 		vdpa dev add name $DEV mgmtdev pci/$NET || exit 1
