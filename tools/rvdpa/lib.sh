@@ -38,16 +38,21 @@ rvdpa_make_args() {
 }
 
 # The PCI functions the tests give to the guest (QEMU options on stdout), at
-# fixed addresses that tools/testing/selftests/vdpa/vdpa_pci.sh knows: two
-# virtio-net functions joined by a QEMU hub (00:10.0 is given to a vDPA
-# parent, 00:11.0 stays with virtio_pci as its peer on the wire) and a
-# virtio-blk function (00:12.0) backed by a scratch image in $1.
+# fixed addresses that tools/testing/selftests/vdpa/vdpa_pci.sh and
+# vhost_vdpa_pci.sh know: two virtio-net functions joined by a QEMU hub
+# (00:10.0 is given to a vDPA parent, 00:11.0 stays with virtio_pci as its
+# peer on the wire) and a virtio-blk function (00:12.0) backed by a scratch
+# image in $1. A virtual Intel IOMMU (DMA remapping only) lets vhost_vdpa give
+# 00:10.0 an IOMMU domain of its own; that function alone goes through it
+# (iommu_platform), and has one page per doorbell (page-per-vq) so that
+# vhost_vdpa can map a doorbell into a process.
 rvdpa_test_functions() { # rvdpa_test_functions <dir for the disk image>
 	local img=$1/pci-blk.img
 	rm -f "$img"
 	truncate -s 64M "$img"
-	echo "-netdev hubport,id=rvh0,hubid=7" \
-		"-device virtio-net-pci,netdev=rvh0,disable-legacy=on,addr=0x10,mac=52:54:00:72:76:10" \
+	echo "-device intel-iommu,intremap=off" \
+		"-netdev hubport,id=rvh0,hubid=7" \
+		"-device virtio-net-pci,netdev=rvh0,disable-legacy=on,addr=0x10,mac=52:54:00:72:76:10,iommu_platform=on,ats=off,page-per-vq=on" \
 		"-netdev hubport,id=rvh1,hubid=7" \
 		"-device virtio-net-pci,netdev=rvh1,disable-legacy=on,addr=0x11,mac=52:54:00:72:76:11" \
 		"-drive file=$img,if=none,id=rvd0,format=raw,cache=unsafe" \

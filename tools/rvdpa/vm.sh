@@ -64,11 +64,12 @@ chmod +x "$results/.guest.sh"
 kvm=--disable-kvm
 [ "${RVDPA_KVM:-0}" = 1 ] && kvm=
 # Kernel options: keep the console quiet but complete in the log; panic on oops
-# so that a broken guest ends the run instead of hanging it.
+# so that a broken guest ends the run instead of hanging it; use the virtual
+# IOMMU when the guest has one (rvdpa_test_functions adds it).
 vng --run "$out" $kvm --verbose \
 	--cpus "${RVDPA_VM_CPUS:-2}" --memory "${RVDPA_VM_MEMORY:-2G}" \
 	--rwdir "$results" \
-	--append "oops=panic panic=-1" \
+	--append "oops=panic panic=-1 intel_iommu=on" \
 	${qopts:+--qemu-opts="$qopts"} \
 	--exec "$results/.guest.sh" > "$log" 2>&1 < /dev/null || true
 

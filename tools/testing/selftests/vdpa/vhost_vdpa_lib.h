@@ -45,6 +45,11 @@ struct ring {
 	struct vring_used *used;
 	uint16_t avail_idx, last_used;
 	int kick, call;
+	/*
+	 * The queue's doorbell mapped from the device (see map_doorbell()):
+	 * when set, a kick is written there instead of to the kick eventfd.
+	 */
+	volatile uint16_t *doorbell;
 	/* Where the ring lives: a region and an offset in it. */
 	int region;
 	size_t off;
@@ -70,10 +75,13 @@ struct dev {
 /*
  * KTAP: the header and plan, one result line per test, the totals.
  * ktap_begin() takes the command line, /dev/vhost-vdpa-N PREFIX (PREFIX
- * starts each test name), and returns the device's path.
+ * starts each test name), and returns the device's path; a program that
+ * takes more arguments passes the first three only. skip() reports a test
+ * that does not apply to the device, and why.
  */
 const char *ktap_begin(int argc, char **argv, int ntests);
 void result(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void skip(const char *why, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int ktap_end(void);
 
 /*
@@ -104,6 +112,13 @@ int set_status(struct dev *d, uint8_t s);
  * their address spaces and sets up the queues. Returns 0 or a negative errno.
  */
 int setup(struct dev *d);
+/*
+ * Maps queue q's doorbell (the page at offset q * PAGE of the device file,
+ * write-only and shared) and kicks the queue there from then on. Returns 0
+ * or a negative errno; unmap_doorbell() goes back to the kick eventfd.
+ */
+int map_doorbell(struct dev *d, int q);
+void unmap_doorbell(struct dev *d, int q);
 /* Posts one buffer as a one-descriptor chain in the next slot and kicks. */
 void post(struct dev *d, int q, void *p, uint32_t len, int writable);
 /*

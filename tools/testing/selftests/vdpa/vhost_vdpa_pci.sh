@@ -1,0 +1,91 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# vhost_vdpa over the vDPA parents for virtio-pci functions (our vdpa_rpci,
+# and the in-tree C vp_vdpa as the reference): the virtio-net function at
+# 00:10.0 is given to the parent, its vDPA device to vhost_vdpa, and
+# vhost_vdpa_net drives it from userspace in wire mode, with the function at
+# 00:11.0 (on the same QEMU hub, left to virtio_pci) as the peer on the wire.
+# See rvdpa_test_functions in tools/rvdpa/lib.sh for the QEMU side: the guest
+# needs a virtual IOMMU in front of 00:10.0, for vhost_vdpa gives the
+# function an IOMMU domain of its own and maps the process's memory there.
+#
+# Besides the program's tests: the IOMMU reports the faults the program
+# provokes (DMA to IOVAs the device was not given) as faults, and once given
+# back to virtio_pci the function works as before.
+. "$(dirname "$0")/lib.sh"
+
+NET=0000:00:10.0
+PEER=0000:00:11.0
+# Each parent is "module:pci driver name".
+PARENTS=${VDPA_PCI_PARENTS:-vdpa_rpci:vdpa_rpci vp_vdpa:vp-vdpa}
+DEV=ksft-vpci0
+# vhost_vdpa_net's tests in wire mode, and this script's own.
+NPROG=30
+NTESTS=$((NPROG + 6))
+
+ktap_print_header
+vdpa_require "root" test "$(id -u)" = 0
+vdpa_require "the vdpa tool (iproute2)" vdpa help
+vdpa_require "the test functions (QEMU options from rvdpa_test_functions)" \
+	test -e /sys/bus/pci/devices/$NET -a -e /sys/bus/pci/devices/$PEER
+vdpa_require "an IOMMU in front of $NET (e.g. QEMU's intel-iommu and intel_iommu=on)" \
+	test -e /sys/bus/pci/devices/$NET/iommu_group
+set -- $PARENTS
+ktap_set_plan $((NTESTS * $#))
+ulimit -l unlimited
+
+# The number of IOMMU faults of the function the kernel logged (Intel's DMAR
+# reports), at IOVAs that start with the given hex digits.
+iommu_faults() { # iommu_faults <iova prefix, e.g. 0x2000>
+	dmesg | grep -cE "DMAR: .*Request device \[(0000:)?00:10\.0\] fault addr $1"
+}
+
+cleanup() {
+	vdpa dev del "$DEV" 2>/dev/null
+	modprobe -r vhost_vdpa 2>/dev/null
+	pci_native $NET >/dev/null 2>&1
+}
+trap cleanup EXIT
+
+run_parent() { # run_parent <module> <pci driver>
+	local mod=$1 drv=$2 p="$1" peer node never unmapped
+
+	modprobe -r virtio_vdpa vhost_vdpa 2>/dev/null
+	if ! modprobe "$mod" 2>/dev/null; then
+		for i in $(seq 1 $NTESTS); do ktap_test_skip "$p: module $mod is not available"; done
+		return
+	fi
+	modprobe vhost_vdpa
+	pci_native $PEER
+	peer=$(fn_netdev $PEER)
+	# The peer stays quiet on the wire: no IPv6 autoconfiguration traffic.
+	sysctl -qw "net.ipv6.conf.$peer.disable_ipv6=1" 2>/dev/null
+	ip link set "$peer" up
+
+	check "$p: the net function binds to $drv" pci_give $NET "$drv"
+	# One dev add only, and with arguments that cannot fail: a failed dev
+	# add on vp_vdpa leaves a dangling pointer behind.
+	check "$p: dev add succeeds" vdpa dev add name "$DEV" mgmtdev "pci/$NET"
+	check "$p: vhost_vdpa gives it a /dev/vhost-vdpa-N" wait_for vdpa_vhost_of "$DEV"
+	node=/dev/$(vdpa_vhost_of "$DEV")
+	never=$(iommu_faults 0x20000000)
+	unmapped=$(iommu_faults 0x40[01])
+	wait_for test -c "$node"
+	ktap_run_program $NPROG "$DIR/vhost_vdpa_net" "$node" "$p" "$peer"
+	# The program's buffers at IOVA 0x20000000 (never mapped) and in its
+	# memory at 0x40000000 (invalidated, or past its end) must fault.
+	check "$p: the IOMMU logged faults at the IOVA never mapped and in the invalidated memory" \
+		test "$(iommu_faults 0x20000000)" -gt "$never" -a "$(iommu_faults 0x40[01])" -gt "$unmapped"
+	check "$p: dev del removes the device" bash -c "vdpa dev del $DEV && ! vdpa_dev_exists $DEV"
+	check "$p: the function works again under virtio_pci" bash -c "
+		pci_native $NET && wait_for fn_netdev $NET && n=\$(fn_netdev $NET) && ip link set \$n up &&
+		'$DIR/vdpa_net_loop' \$n 52:54:00:72:76:11 60 600 90 back $peer >/dev/null"
+	modprobe -r vhost_vdpa "$mod" 2>/dev/null
+}
+
+export -f pci_native fn_netdev vdpa_dev_exists wait_for
+for parent in "$@"; do
+	run_parent "${parent%%:*}" "${parent#*:}"
+done
+ktap_finished
