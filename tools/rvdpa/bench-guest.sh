@@ -18,6 +18,8 @@ NET=0000:00:10.0
 PEER=0000:00:11.0
 BLK=0000:00:12.0
 SECS=${BENCH_SECS:-10}
+# What to measure: "sim" (the simulators) and/or "pci" (the PCI parents).
+PARTS=${BENCH_PARTS:-sim pci}
 MAC=02:52:56:11:22:33
 PARENTS_NET="vdpa_rsim:faux/vdpa_rsim_net vdpa_sim_net:vdpasim_net"
 PARENTS_BLK="vdpa_rsim:faux/vdpa_rsim_blk vdpa_sim_blk:vdpasim_blk"
@@ -107,10 +109,19 @@ pci_run() { # pci_run <native|module:pci driver>
 		vdpa dev add name benchp0 mgmtdev pci/$NET || return 1
 		vdpa dev add name benchp1 mgmtdev pci/$BLK || return 1
 	fi
+	ifname= disk=
 	for _ in $(seq 100); do
 		ifname=$(fn_netdev $NET) && disk=$(fn_blkdev $BLK) && break
 		sleep 0.1
 	done
+	if [ -z "$ifname" ] || [ -z "$disk" ]; then
+		echo "pci $1: no netdev or disk after 10 s" >&2
+		vdpa dev show >&2
+		lsmod | grep -E 'vdpa|virtio' >&2
+		ls -l /sys/bus/vdpa/devices/*/driver >&2
+		dmesg | tail -n 5 >&2
+		return 1
+	fi
 	read -r pps _ < <(peer_rate "$ifname" 60)
 	read -r _ mbit < <(peer_rate "$ifname" 1514)
 	n=20000
@@ -129,35 +140,42 @@ pci_run() { # pci_run <native|module:pci driver>
 
 modprobe pktgen || { echo "pktgen is not available"; exit 4; }
 modprobe -r virtio_vdpa vhost_vdpa 2>/dev/null
-echo "# net: 64-byte frames looped back per second ($SECS s each, pktgen over virtio_vdpa)"
 declare -A res
-for p in $PARENTS_NET; do
-	rx=$(net_pps "${p%%:*}" "${p#*:}")
-	res[net_${p%%:*}]=${rx:-0}
-	echo "net ${p%%:*}: ${rx:-0} pps looped back"
-done
-echo "# blk: 4 KiB O_DIRECT reads per second, queue depth 1 (dd over virtio_vdpa)"
-for p in $PARENTS_BLK; do
-	iops=$(blk_iops "${p%%:*}" "${p#*:}")
-	res[blk_${p%%:*}]=$iops
-	echo "blk ${p%%:*}: ${iops} IOPS"
-done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
-echo "ratio net Rust/C: $(ratio "${res[net_vdpa_rsim]:-0}" "${res[net_vdpa_sim_net]:-0}")"
-echo "ratio blk Rust/C: $(ratio "${res[blk_vdpa_rsim]:-0}" "${res[blk_vdpa_sim_blk]:-0}")"
+case " $PARTS " in *" sim "*)
+	echo "# net: 64-byte frames looped back per second ($SECS s each, pktgen over virtio_vdpa)"
+	for p in $PARENTS_NET; do
+		rx=$(net_pps "${p%%:*}" "${p#*:}")
+		res[net_${p%%:*}]=${rx:-0}
+		echo "net ${p%%:*}: ${rx:-0} pps looped back"
+	done
+	echo "# blk: 4 KiB O_DIRECT reads per second, queue depth 1 (dd over virtio_vdpa)"
+	for p in $PARENTS_BLK; do
+		iops=$(blk_iops "${p%%:*}" "${p#*:}")
+		res[blk_${p%%:*}]=$iops
+		echo "blk ${p%%:*}: ${iops} IOPS"
+	done
+	echo "ratio net Rust/C: $(ratio "${res[net_vdpa_rsim]:-0}" "${res[net_vdpa_sim_net]:-0}")"
+	echo "ratio blk Rust/C: $(ratio "${res[blk_vdpa_rsim]:-0}" "${res[blk_vdpa_sim_blk]:-0}")"
+;;
+esac
 
-if [ -e /sys/bus/pci/devices/$NET ] && [ -e /sys/bus/pci/devices/$BLK ]; then
+if [[ " $PARTS " != *" pci "* ]]; then
+	:
+elif [ -e /sys/bus/pci/devices/$NET ] && [ -e /sys/bus/pci/devices/$BLK ]; then
 	echo "# pci: the same functions natively, through vp_vdpa and through vdpa_rpci ($SECS s per net run)"
-	for p in native vp_vdpa:vp-vdpa vdpa_rpci:vdpa_rpci; do
-		read -r pps mbit iops < <(pci_run "$p")
+	for p in ${BENCH_PCI_ORDER:-native vp_vdpa:vp-vdpa vdpa_rpci:vdpa_rpci}; do
+		# (Not a process substitution: pci_run's cleanup must end before the next run.)
+		out=$(pci_run "$p")
+		read -r pps mbit iops <<< "$out"
 		res[pps_${p%%:*}]=${pps:-0}
 		res[mbit_${p%%:*}]=${mbit:-0}
 		res[iops_${p%%:*}]=${iops:-0}
 		echo "pci ${p%%:*}: ${pps:-0} pps (64 B), ${mbit:-0} Mbit/s (1514 B), ${iops:-0} IOPS (blk 4 KiB QD1)"
 	done
 	for m in pps mbit iops; do
-		echo "ratio pci $m vdpa_rpci/native: $(ratio "${res[${m}_vdpa_rpci]}" "${res[${m}_native]}")," \
-			"vdpa_rpci/vp_vdpa: $(ratio "${res[${m}_vdpa_rpci]}" "${res[${m}_vp_vdpa]}")"
+		echo "ratio pci $m vdpa_rpci/native: $(ratio "${res[${m}_vdpa_rpci]:-0}" "${res[${m}_native]:-0}")," \
+			"vdpa_rpci/vp_vdpa: $(ratio "${res[${m}_vdpa_rpci]:-0}" "${res[${m}_vp_vdpa]:-0}")"
 	done
 else
 	echo "# pci: no test functions in this guest (bench.sh adds them)"

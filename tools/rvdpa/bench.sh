@@ -17,4 +17,6 @@ results=$RVDPA_TOP/out/bench
 mkdir -p "$results"
 RVDPA_RESULTS="$results" "$(dirname "$0")/vm.sh" --flavour "$flavour" --log "$results/console.log" \
 	--qemu-opts "$(rvdpa_test_functions "$results")" -- \
-	env BENCH_SECS="${BENCH_SECS:-10}" "$RVDPA_TOP/tools/rvdpa/bench-guest.sh"
+	env BENCH_SECS="${BENCH_SECS:-10}" BENCH_PARTS="${BENCH_PARTS:-sim pci}" \
+	BENCH_PCI_ORDER="${BENCH_PCI_ORDER:-native vp_vdpa:vp-vdpa vdpa_rpci:vdpa_rpci}" \
+	"$RVDPA_TOP/tools/rvdpa/bench-guest.sh"
