@@ -163,15 +163,27 @@ esac
 if [[ " $PARTS " != *" pci "* ]]; then
 	:
 elif [ -e /sys/bus/pci/devices/$NET ] && [ -e /sys/bus/pci/devices/$BLK ]; then
-	echo "# pci: the same functions natively, through vp_vdpa and through vdpa_rpci ($SECS s per net run)"
-	for p in ${BENCH_PCI_ORDER:-native vp_vdpa:vp-vdpa vdpa_rpci:vdpa_rpci}; do
-		# (Not a process substitution: pci_run's cleanup must end before the next run.)
-		out=$(pci_run "$p")
-		read -r pps mbit iops <<< "$out"
-		res[pps_${p%%:*}]=${pps:-0}
-		res[mbit_${p%%:*}]=${mbit:-0}
-		res[iops_${p%%:*}]=${iops:-0}
-		echo "pci ${p%%:*}: ${pps:-0} pps (64 B), ${mbit:-0} Mbit/s (1514 B), ${iops:-0} IOPS (blk 4 KiB QD1)"
+	order=${BENCH_PCI_ORDER:-native vp_vdpa:vp-vdpa vdpa_rpci:vdpa_rpci}
+	rounds=${BENCH_ROUNDS:-2}
+	echo "# pci: the same functions natively, through vp_vdpa and through vdpa_rpci" \
+		"($SECS s per net run; $rounds rounds, every other one in reverse order, averaged)"
+	reverse=$(echo "$order" | tr ' ' '\n' | tac | tr '\n' ' ')
+	for r in $(seq "$rounds"); do
+		[ $((r % 2)) = 1 ] && this=$order || this=$reverse
+		for p in $this; do
+			# (Not a process substitution: pci_run's cleanup must end before the next run.)
+			out=$(pci_run "$p")
+			read -r pps mbit iops <<< "$out"
+			echo "pci round $r ${p%%:*}: ${pps:-0} pps (64 B), ${mbit:-0} Mbit/s (1514 B)," \
+				"${iops:-0} IOPS (blk 4 KiB QD1)"
+			res[pps_${p%%:*}]=$(( ${res[pps_${p%%:*}]:-0} + ${pps:-0} / rounds ))
+			res[mbit_${p%%:*}]=$(( ${res[mbit_${p%%:*}]:-0} + ${mbit:-0} / rounds ))
+			res[iops_${p%%:*}]=$(( ${res[iops_${p%%:*}]:-0} + ${iops:-0} / rounds ))
+		done
+	done
+	for p in $order; do
+		echo "pci ${p%%:*}: ${res[pps_${p%%:*}]} pps, ${res[mbit_${p%%:*}]} Mbit/s," \
+			"${res[iops_${p%%:*}]} IOPS (mean of $rounds)"
 	done
 	for m in pps mbit iops; do
 		echo "ratio pci $m vdpa_rpci/native: $(ratio "${res[${m}_vdpa_rpci]:-0}" "${res[${m}_native]:-0}")," \

@@ -1,0 +1,106 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# SR-IOV: a virtio-net physical function with two virtual functions (QEMU's
+# sriov-pf, see rvdpa_test_functions in tools/rvdpa/lib.sh; all three on one
+# QEMU hub). With the PF bound to vdpa_rpci, enabling VFs through sysfs works
+# and each VF gets its own management device; a VF's vDPA device passes
+# frames to a sibling VF left to virtio_pci; disabling the VFs, or unbinding
+# the PF, removes them and their vDPA devices cleanly. The C vp_vdpa, which
+# cannot manage a PF, is the reference for the VF part (its PF stays with
+# virtio_pci).
+. "$(dirname "$0")/lib.sh"
+
+PARENTS=${VDPA_SRIOV_PARENTS:-vdpa_rpci:vdpa_rpci vp_vdpa:vp-vdpa}
+DEV=ksft-vf0
+NTESTS=10
+
+# The first virtio function with SR-IOV virtual functions to offer.
+sriov_pf() {
+	local d
+	for d in /sys/bus/pci/devices/*; do
+		[ "$(cat "$d/vendor" 2>/dev/null)" = 0x1af4 ] &&
+			[ "$(cat "$d/sriov_totalvfs" 2>/dev/null || echo 0)" -ge 2 ] &&
+			basename "$d" && return 0
+	done
+	return 1
+}
+
+ktap_print_header
+vdpa_require "root" test "$(id -u)" = 0
+vdpa_require "the vdpa tool (iproute2)" vdpa help
+vdpa_require "an SR-IOV virtio-net function (QEMU with sriov-pf)" sriov_pf
+PF=$(sriov_pf)
+set -- $PARENTS
+ktap_set_plan $((NTESTS * $#))
+
+# The BDF of virtual function N of the PF.
+vf() { basename "$(readlink "/sys/bus/pci/devices/$PF/virtfn$1")"; }
+
+cleanup() {
+	vdpa dev del "$DEV" 2>/dev/null
+	echo 0 > "/sys/bus/pci/devices/$PF/sriov_numvfs" 2>/dev/null
+	pci_native "$PF" >/dev/null 2>&1
+}
+trap cleanup EXIT
+
+run_parent() { # run_parent <module> <pci driver>
+	local mod=$1 drv=$2 p="$1:" vf0 vf1 n peer i
+
+	modprobe -r virtio_vdpa vhost_vdpa 2>/dev/null
+	if ! modprobe "$mod" 2>/dev/null; then
+		for i in $(seq 1 $NTESTS); do ktap_test_skip "$p module $mod is not available"; done
+		return
+	fi
+	modprobe virtio_vdpa
+	if [ "$mod" = vdpa_rpci ]; then
+		check "$p the PF binds to $drv" pci_give "$PF" "$drv"
+	else
+		# vp_vdpa has no sriov_configure: the PF stays with virtio_pci.
+		check "$p the PF stays with virtio_pci" pci_native "$PF"
+	fi
+	# The new VFs are probed by no driver until the test gives them one.
+	echo 0 > "/sys/bus/pci/devices/$PF/sriov_drivers_autoprobe"
+	check "$p enabling 2 VFs through sriov_numvfs works" \
+		sh -c "echo 2 > /sys/bus/pci/devices/$PF/sriov_numvfs"
+	vf0=$(vf 0)
+	vf1=$(vf 1)
+	check "$p both VFs appear ($vf0, $vf1)" \
+		test -e "/sys/bus/pci/devices/$vf0/physfn" -a -e "/sys/bus/pci/devices/$vf1/physfn"
+	check "$p VF 0 binds to $drv and has its own management device" \
+		bash -c "pci_give $vf0 $drv && vdpa mgmtdev show pci/$vf0 | grep -q 'supported_classes net'"
+	check "$p VF 1 goes to virtio_pci" pci_native "$vf1"
+	check "$p dev add on VF 0 gives a netdev" bash -c "
+		vdpa dev add name $DEV mgmtdev pci/$vf0 && wait_for fn_netdev $vf0"
+	n=$(fn_netdev "$vf0")
+	peer=$(fn_netdev "$vf1")
+	ip link set "$n" up
+	ip link set "$peer" up
+	check "$p frames from VF 0 reach VF 1 intact" \
+		"$DIR/vdpa_net_loop" "$n" "$(cat "/sys/class/net/$peer/address")" 60 1514 97 back "$peer"
+	check "$p frames from VF 1 reach VF 0 intact" \
+		"$DIR/vdpa_net_loop" "$peer" "$(cat "/sys/class/net/$n/address")" 60 1514 97 back "$n"
+	check "$p disabling the VFs removes them and the vDPA device" bash -c "
+		echo 0 > /sys/bus/pci/devices/$PF/sriov_numvfs &&
+		! vdpa_dev_exists $DEV && [ ! -e /sys/bus/pci/devices/$vf0 ]"
+	if [ "$mod" = vdpa_rpci ]; then
+		check "$p unbinding the PF with VFs in use removes them first" bash -c "
+			echo 2 > /sys/bus/pci/devices/$PF/sriov_numvfs &&
+			v=\$(basename \$(readlink /sys/bus/pci/devices/$PF/virtfn0)) &&
+			pci_give \$v $drv && vdpa dev add name $DEV mgmtdev pci/\$v &&
+			modprobe -r virtio_vdpa $mod && ! vdpa_dev_exists $DEV &&
+			[ \$(cat /sys/bus/pci/devices/$PF/sriov_numvfs) = 0 ]"
+	else
+		echo 0 > "/sys/bus/pci/devices/$PF/sriov_numvfs"
+		ktap_test_skip "$p unbinding the PF with VFs in use removes them first (the PF is virtio_pci's)"
+	fi
+	echo 1 > "/sys/bus/pci/devices/$PF/sriov_drivers_autoprobe"
+	pci_native "$PF"
+	modprobe -r virtio_vdpa "$mod" 2>/dev/null
+}
+
+export -f pci_give pci_native fn_netdev vdpa_dev_exists wait_for
+for parent in "$@"; do
+	run_parent "${parent%%:*}" "${parent#*:}"
+done
+ktap_finished
