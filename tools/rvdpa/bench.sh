@@ -15,6 +15,7 @@ flavour=base
 "$(dirname "$0")/build.sh" --flavour "$flavour" >/dev/null
 results=$RVDPA_TOP/out/bench
 mkdir -p "$results"
+rvdpa_use_qemu
 RVDPA_RESULTS="$results" "$(dirname "$0")/vm.sh" --flavour "$flavour" --log "$results/console.log" \
 	--qemu-opts "$(rvdpa_test_functions "$results")" -- \
 	env BENCH_SECS="${BENCH_SECS:-10}" BENCH_PARTS="${BENCH_PARTS:-sim pci}" \

@@ -50,11 +50,37 @@ rvdpa_test_functions() { # rvdpa_test_functions <dir for the disk image>
 	local img=$1/pci-blk.img
 	rm -f "$img"
 	truncate -s 64M "$img"
-	echo "-device intel-iommu,intremap=off" \
+	# One line: vng takes the first line of --qemu-opts only.
+	printf '%s ' "-device intel-iommu,intremap=off" \
 		"-netdev hubport,id=rvh0,hubid=7" \
 		"-device virtio-net-pci,netdev=rvh0,disable-legacy=on,addr=0x10,mac=52:54:00:72:76:10,iommu_platform=on,ats=off,page-per-vq=on" \
 		"-netdev hubport,id=rvh1,hubid=7" \
 		"-device virtio-net-pci,netdev=rvh1,disable-legacy=on,addr=0x11,mac=52:54:00:72:76:11" \
 		"-drive file=$img,if=none,id=rvd0,format=raw,cache=unsafe" \
 		"-device virtio-blk-pci,drive=rvd0,disable-legacy=on,addr=0x12"
+	# With a QEMU that emulates SR-IOV virtio functions (fetch-qemu.sh), a
+	# virtio-net physical function with two virtual functions behind a root
+	# port, all on one hub (vdpa_sriov.sh). QEMU wants the VFs before the PF.
+	# (grep reads everything: with pipefail, an early exit would fail the pipeline.)
+	if qemu-system-x86_64 -device virtio-net-pci,help 2>/dev/null | grep sriov-pf >/dev/null; then
+		printf '%s ' "-netdev hubport,id=rvs0,hubid=9 -netdev hubport,id=rvs1,hubid=9" \
+			"-netdev hubport,id=rvs2,hubid=9" \
+			"-device pcie-root-port,id=rvsrp,chassis=9" \
+			"-device virtio-net-pci,bus=rvsrp,addr=0x0.0x2,netdev=rvs2,sriov-pf=rvspf,disable-legacy=on,mac=52:54:00:53:00:02" \
+			"-device virtio-net-pci,bus=rvsrp,addr=0x0.0x1,netdev=rvs1,sriov-pf=rvspf,disable-legacy=on,mac=52:54:00:53:00:01" \
+			"-device virtio-net-pci,bus=rvsrp,addr=0x0.0x0,netdev=rvs0,id=rvspf,disable-legacy=on,mac=52:54:00:53:00:00"
+	fi
+	echo
+}
+
+# Puts the private QEMU (fetch-qemu.sh: a QEMU that emulates SR-IOV virtio
+# functions) first in PATH. Without it (it could not be fetched), the system's
+# QEMU runs and the SR-IOV tests are skipped.
+rvdpa_use_qemu() {
+	local d
+	if d=$("$RVDPA_TOP/tools/rvdpa/fetch-qemu.sh" 2>"$RVDPA_CACHE/fetch-qemu.log"); then
+		export PATH="$d:$PATH"
+	else
+		log "no private QEMU (see $RVDPA_CACHE/fetch-qemu.log): the system's runs, SR-IOV tests skip"
+	fi
 }

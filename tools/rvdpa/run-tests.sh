@@ -47,6 +47,7 @@ only=
 for t in ${RVDPA_TESTS:-}; do
 	only="$only -t vdpa:$t"
 done
+rvdpa_use_qemu
 RVDPA_RESULTS="$results" "$(dirname "$0")/vm.sh" --flavour "$flavour" --log "$results/console.log" \
 	--qemu-opts "$(rvdpa_test_functions "$results")" -- \
 	bash -c "cd '$results/kselftest' && ./run_kselftest.sh $only 2>&1 | cat > '$results/kselftest.tap';

@@ -48,3 +48,5 @@ fi
 
 "$(dirname "$0")/check-tools.sh"
 "$(dirname "$0")/fetch-kernel.sh"
+# A QEMU that emulates SR-IOV virtio functions, beside the system's (tests only).
+"$(dirname "$0")/fetch-qemu.sh" >/dev/null || log "could not fetch the private QEMU: the SR-IOV tests will skip"

@@ -13,12 +13,15 @@ pci_give() { # pci_give <bdf> <driver>
 	[ "$(basename "$(readlink "/sys/bus/pci/devices/$1/driver")")" = "$2" ]
 }
 
-# Gives a function back to virtio_pci.
+# Gives a function back to virtio_pci. (Through driver_override, which is
+# cleared afterwards: a VF whose PF has sriov_drivers_autoprobe off binds to
+# no driver that is not named so.)
 pci_native() { # pci_native <bdf>
+	local r
+	pci_give "$1" virtio-pci
+	r=$?
 	echo > "/sys/bus/pci/devices/$1/driver_override"
-	[ -e "/sys/bus/pci/devices/$1/driver" ] && echo "$1" > "/sys/bus/pci/devices/$1/driver/unbind"
-	echo "$1" > /sys/bus/pci/drivers_probe
-	[ "$(basename "$(readlink "/sys/bus/pci/devices/$1/driver")")" = virtio-pci ]
+	return $r
 }
 
 # The netdev (or disk) of a function's virtio device, whether virtio_pci or
