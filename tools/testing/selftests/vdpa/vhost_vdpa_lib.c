@@ -90,6 +90,17 @@ int dev_open(struct dev *d, const char *path, int nq)
 	if (ioctl(d->fd, VHOST_SET_OWNER) || ioctl(d->fd, VHOST_VDPA_GET_DEVICE_ID, &d->id) ||
 	    ioctl(d->fd, VHOST_VDPA_GET_VQS_COUNT, &d->nvqs))
 		return -errno;
+	/*
+	 * A queue may be smaller than QSIZE (a virtio-net function's control
+	 * queue often has 64 entries): the driver must not ask for more.
+	 */
+	for (q = 0; q < nq; q++) {
+		struct vhost_vring_state s = { q, 0 };
+
+		d->rings[q].num = QSIZE;
+		if (!ioctl(d->fd, VHOST_VDPA_GET_VRING_SIZE, &s) && s.num && s.num < QSIZE)
+			d->rings[q].num = s.num;
+	}
 	return 0;
 }
 
@@ -225,7 +236,7 @@ static int map_regions(struct dev *d)
 static int setup_queue(struct dev *d, int q)
 {
 	struct ring *rg = &d->rings[q];
-	struct vhost_vring_state num = { q, QSIZE }, base = { q, 0 }, en = { q, 1 };
+	struct vhost_vring_state num = { q, rg->num }, base = { q, 0 }, en = { q, 1 };
 	struct vhost_vring_addr addr = {
 		.index = q,
 		.desc_user_addr = iova(d, rg->desc),
@@ -274,7 +285,7 @@ static void publish(struct dev *d, struct ring *r, uint16_t head)
 {
 	uint64_t one = 1;
 
-	r->avail->ring[r->avail_idx % QSIZE] = head;
+	r->avail->ring[r->avail_idx % r->num] = head;
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	r->avail->idx = ++r->avail_idx;
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
@@ -304,7 +315,7 @@ void unmap_doorbell(struct dev *d, int q)
 void post(struct dev *d, int q, void *p, uint32_t len, int writable)
 {
 	struct ring *r = &d->rings[q];
-	uint16_t head = r->avail_idx % QSIZE;
+	uint16_t head = r->avail_idx % r->num;
 
 	r->desc[head].addr = iova(d, p);
 	r->desc[head].len = len;
@@ -336,7 +347,7 @@ int wait_used(struct dev *d, int q, int timeout_ms, uint16_t *id)
 
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 		if (*(volatile uint16_t *)&r->used->idx != r->last_used) {
-			struct vring_used_elem e = r->used->ring[r->last_used % QSIZE];
+			struct vring_used_elem e = r->used->ring[r->last_used % r->num];
 
 			r->last_used++;
 			*id = e.id;

@@ -21,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Entries per virtqueue. */
+/* Entries per virtqueue, at most: fewer when the device's queue is smaller. */
 #define QSIZE 256
 /* Pages of a ring: descriptor table, avail ring, used ring, one page each. */
 #define RING_PAGES 3
@@ -44,6 +44,8 @@ struct ring {
 	struct vring_avail *avail;
 	struct vring_used *used;
 	uint16_t avail_idx, last_used;
+	/* Entries: QSIZE, or the device's queue size when that is smaller. */
+	uint16_t num;
 	int kick, call;
 	/*
 	 * The queue's doorbell mapped from the device (see map_doorbell()):
@@ -86,7 +88,8 @@ int ktap_end(void);
 
 /*
  * Opens the device (bails out when it cannot), becomes its owner, reads its
- * id and queue count, and makes the kick and call eventfds of nq queues.
+ * id, queue count and queue sizes, and makes the kick and call eventfds of
+ * nq queues.
  * Returns 0 or a negative errno.
  */
 int dev_open(struct dev *d, const char *path, int nq);

@@ -96,7 +96,7 @@ static uint8_t *buf(int q, int i)
 /* The buffer the next chain posted on a queue uses (one buffer per slot). */
 static uint8_t *next_buf(struct dev *d, int q)
 {
-	return buf(q, d->rings[q].avail_idx % QSIZE);
+	return buf(q, d->rings[q].avail_idx % d->rings[q].num);
 }
 
 /* Posts the next slot's buffer and kicks. */
