@@ -72,5 +72,6 @@ comm -23 <(sort "$work/.rvdpa-manifest") "$stage/.rvdpa-manifest" | while read -
 done
 
 # 4. Write only what changed.
-rsync -r --checksum --no-times --chmod=u+w "$stage/" "$work/"
+# --perms: a script made executable later must be executable in the tree too.
+rsync -r --perms --checksum --no-times --chmod=u+w "$stage/" "$work/"
 echo "$work"
