@@ -61,6 +61,15 @@ sync
 GUEST
 chmod +x "$results/.guest.sh"
 
+# The guest may ask QEMU for a monitor command (e.g. device_del, to unplug a
+# function under a test) through files in the shared directory: see
+# qmp-relay.py.
+qmp=$results/.qmp.sock
+rm -f "$qmp" "$results/qmp-request" "$results/qmp-reply"
+qopts="$qopts -qmp unix:$qmp,server=on,wait=off"
+python3 "$RVDPA_TOP/tools/rvdpa/qmp-relay.py" "$qmp" "$results" &
+relay=$!
+
 kvm=--disable-kvm
 [ "${RVDPA_KVM:-0}" = 1 ] && kvm=
 # Kernel options: keep the console quiet but complete in the log; panic on oops
@@ -72,6 +81,8 @@ vng --run "$out" $kvm --verbose \
 	--append "oops=panic panic=-1 intel_iommu=on" \
 	${qopts:+--qemu-opts="$qopts"} \
 	--exec "$results/.guest.sh" > "$log" 2>&1 < /dev/null || true
+kill "$relay" 2>/dev/null
+wait "$relay" 2>/dev/null
 
 if [ ! -f "$results/.status" ]; then
 	echo "rvdpa: the guest ended before the command did; console log: $log" >&2

@@ -30,3 +30,26 @@ pci_native() { # pci_native <bdf>
 fn_netdev() { ls /sys/bus/pci/devices/"$1"/virtio*/net 2>/dev/null | head -n 1 | grep .; }
 fn_blkdev() { ls /sys/bus/pci/devices/"$1"/virtio*/block 2>/dev/null | head -n 1 | grep .; }
 
+
+# Sends a QMP command (JSON) to the guest's QEMU through the host's relay
+# (tools/rvdpa/qmp-relay.py) and prints the answer; fails without a relay.
+qmp() { # qmp <json>
+	local d=${RVDPA_RESULTS:-} i
+	[ -n "$d" ] && [ -d "$d" ] || return 1
+	rm -f "$d/qmp-reply"
+	echo "$1" > "$d/qmp-request.tmp" && mv "$d/qmp-request.tmp" "$d/qmp-request"
+	for i in $(seq 100); do
+		[ -f "$d/qmp-reply" ] && cat "$d/qmp-reply" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# The PCI function whose virtio-net device has a MAC (bound to virtio_pci).
+fn_by_mac() { # fn_by_mac <mac>
+	local a
+	for a in /sys/bus/pci/devices/*/virtio*/net/*/address; do
+		[ "$(cat "$a" 2>/dev/null)" = "$1" ] && basename "$(readlink -f "${a%/virtio*}")" && return 0
+	done
+	return 1
+}

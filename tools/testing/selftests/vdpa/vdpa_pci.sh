@@ -19,7 +19,7 @@ BLK=0000:00:12.0
 # Each parent is "module:pci driver name".
 PARENTS=${VDPA_PCI_PARENTS:-vdpa_rpci:vdpa_rpci vp_vdpa:vp-vdpa}
 DEV=ksft-pci0
-NTESTS=25
+NTESTS=27
 TMP=$(mktemp -d)
 
 ktap_print_header
@@ -132,6 +132,28 @@ run_parent() { # run_parent <module> <pci driver>
 	check "$p a rescan brings the function back, to virtio_pci" bash -c "
 		echo 1 > /sys/bus/pci/rescan && wait_for fn_netdev $NET &&
 		[ \$(basename \$(readlink /sys/bus/pci/devices/$NET/driver)) = virtio-pci ]"
+	# QEMU unplugs a function (device_del on a hot-plug root port) while frames
+	# flow through the parent, then plugs it back.
+	hp=$(fn_by_mac 52:54:00:72:76:13)
+	if [ -n "$hp" ] && qmp '{"execute": "query-status"}' >/dev/null; then
+		check "$p QEMU's device_del of a function under traffic ends cleanly" bash -c "
+			pci_give $hp $drv && vdpa dev add name $DEV-hp mgmtdev pci/$hp || exit 1
+			for t in \$(seq 50); do n=\$(fn_netdev $hp) && break; sleep 0.2; done
+			ip link set \$n up || exit 1
+			(while :; do '$DIR/vdpa_net_loop' \$n 52:54:00:72:76:11 60 1514 50 back $peer >/dev/null 2>&1; sleep 0.1; done) &
+			bg=\$!
+			sleep 2
+			qmp '{\"execute\": \"device_del\", \"arguments\": {\"id\": \"rvhpnet\"}}' | grep -q return || exit 1
+			for t in \$(seq 150); do [ -e /sys/bus/pci/devices/$hp ] || break; sleep 0.2; done
+			kill \$bg; wait \$bg 2>/dev/null
+			[ ! -e /sys/bus/pci/devices/$hp ] && ! vdpa_dev_exists $DEV-hp"
+		check "$p device_add brings the function back, to virtio_pci" bash -c "
+			qmp '{\"execute\": \"device_add\", \"arguments\": {\"driver\": \"virtio-net-pci\", \"bus\": \"rvhp\", \"netdev\": \"rvh3\", \"id\": \"rvhpnet\", \"disable-legacy\": \"on\", \"mac\": \"52:54:00:72:76:13\"}}' | grep -q return &&
+			wait_for fn_by_mac 52:54:00:72:76:13"
+	else
+		ktap_test_skip "$p QEMU's device_del of a function under traffic ends cleanly (no hot-plug function or monitor relay)"
+		ktap_test_skip "$p device_add brings the function back, to virtio_pci (no hot-plug function or monitor relay)"
+	fi
 	vdpa dev del "$DEV" 2>/dev/null
 	check "$p unloading the module with a device present ends cleanly" bash -c "
 		pci_give $NET $drv && vdpa dev add name $DEV mgmtdev pci/$NET && modprobe -r virtio_vdpa $mod && ! vdpa_dev_exists $DEV"
@@ -161,7 +183,7 @@ run_parent() { # run_parent <module> <pci driver>
 	modprobe -r virtio_vdpa "$mod" 2>/dev/null
 }
 
-export -f pci_give pci_native fn_netdev fn_blkdev vdpa_dev_exists wait_for
+export -f pci_give pci_native fn_netdev fn_blkdev vdpa_dev_exists wait_for qmp fn_by_mac
 for parent in "$@"; do
 	run_parent "${parent%%:*}" "${parent#*:}"
 done
