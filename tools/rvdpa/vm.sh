@@ -82,7 +82,7 @@ vng --run "$out" $kvm --verbose \
 	${qopts:+--qemu-opts="$qopts"} \
 	--exec "$results/.guest.sh" > "$log" 2>&1 < /dev/null || true
 kill "$relay" 2>/dev/null
-wait "$relay" 2>/dev/null
+wait "$relay" 2>/dev/null || true
 
 if [ ! -f "$results/.status" ]; then
 	echo "rvdpa: the guest ended before the command did; console log: $log" >&2
