@@ -102,6 +102,9 @@ struct Function {
     config_vector: Arc<Vector>,
     device_id: u32,
     vendor_id: u32,
+    /// The largest queue size offered: the first queue's maximum, read after
+    /// a reset at probe (the register reads back what a driver set later).
+    num_max: u16,
     /// What the function offers.
     features: u64,
     /// Whether a vDPA device exists on the function (at most one does).
@@ -239,10 +242,7 @@ impl vdpa::Driver for Vp {
     }
 
     fn get_vq_num_max(dev: &Device<Self>) -> u16 {
-        dev.f
-            .transport
-            .queue_size(0)
-            .map_or(QUEUE_MAX, |n| n.min(QUEUE_MAX))
+        dev.f.num_max
     }
 
     fn get_device_id(dev: &Device<Self>) -> u32 {
@@ -398,7 +398,11 @@ impl pci::Driver for Driver {
     const ID_TABLE: pci::IdTable<Self::IdInfo> = &PCI_TABLE;
     // A physical function's virtual functions are enabled through its
     // `sriov_numvfs`; each, bound to this driver, gets its own management
-    // device.
+    // device. Unbinding the physical function leaves them enabled: in 7.2,
+    // removing them needs the PCI rescan/remove lock, which the unbind
+    // paths (rmmod, sysfs unbind) do not hold and the removal path already
+    // does, and a driver cannot tell the two apart. Disabling them takes
+    // `echo 0 > sriov_numvfs` under the next driver.
     const SRIOV: bool = true;
 
     fn probe<'bound>(
@@ -430,6 +434,10 @@ impl pci::Driver for Driver {
                 return Err(ENODEV);
             }
             let features = transport.device_features()?;
+            let num_max = match transport.queue_size(0)? {
+                0 => QUEUE_MAX,
+                n => n.min(QUEUE_MAX),
+            };
             // One vector per queue and one for config changes.
             let want = u32::from(nvqs) + 1;
             let msix = pci::IrqTypes::default().with(pci::IrqType::MsiX);
@@ -475,6 +483,7 @@ impl pci::Driver for Driver {
                     config_vector,
                     device_id,
                     vendor_id: u32::from(pdev.subsystem_vendor_id()),
+                    num_max,
                     features,
                     in_use <- kernel::new_mutex!(false),
                 }? Error),
@@ -498,14 +507,6 @@ impl pci::Driver for Driver {
                 irqs,
             }))
         })
-    }
-
-    fn unbind<'bound>(pdev: &'bound pci::Device<Core<'_>>, _this: Pin<&Self::Data<'bound>>) {
-        // The virtual functions of a physical function going away go first,
-        // as with virtio_pci: they cannot outlive it.
-        if pdev.num_vf() > 0 {
-            pdev.disable_sriov();
-        }
     }
 }
 
