@@ -53,3 +53,18 @@ fn_by_mac() { # fn_by_mac <mac>
 	done
 	return 1
 }
+
+# Creates a vDPA device on a function, brings its netdev up and prints it.
+vdpa_fn_up() { # vdpa_fn_up <vdpa dev name> <bdf>
+	local n= t
+	vdpa dev add name "$1" mgmtdev "pci/$2" || return 1
+	for t in $(seq 50); do n=$(fn_netdev "$2") && break; sleep 0.2; done
+	[ -n "$n" ] && ip link set "$n" up && echo "$n"
+}
+
+# Sends frames from a netdev in a loop in the background until killed, and
+# prints the loop's pid.
+traffic_bg() { # traffic_bg <vdpa_net_loop> <ifname> <dst mac> <rx ifname>
+	(while :; do "$1" "$2" "$3" 60 1514 50 back "$4"; sleep 0.1; done) >/dev/null 2>&1 &
+	echo $!
+}

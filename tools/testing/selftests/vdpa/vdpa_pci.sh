@@ -96,20 +96,15 @@ run_parent() { # run_parent <module> <pci driver>
 	check "$p dev del removes the device and its netdev" bash -c "vdpa dev del $DEV && ! vdpa_dev_exists $DEV && ! fn_netdev $NET"
 	check "$p 3 add/traffic/del cycles work" bash -c "
 		for i in 1 2 3; do
-			vdpa dev add name $DEV mgmtdev pci/$NET || exit 1
-			n=''; for t in \$(seq 50); do n=\$(fn_netdev $NET) && break; sleep 0.2; done
-			ip link set \$n up || exit 1
+			n=\$(vdpa_fn_up $DEV $NET) || exit 1
 			'$DIR/vdpa_net_loop' \$n 52:54:00:72:76:11 60 300 120 back $peer >/dev/null || exit 1
 			vdpa dev del $DEV || exit 1
 		done"
 	# Unbinding virtio_vdpa while frames flow resets the device with its
 	# queues active; a new bind must work.
 	check "$p a reset under traffic (virtio_vdpa unbound), then a rebind, works" bash -c "
-		vdpa dev add name $DEV mgmtdev pci/$NET || exit 1
-		for t in \$(seq 50); do n=\$(fn_netdev $NET) && break; sleep 0.2; done
-		ip link set \$n up || exit 1
-		(while :; do '$DIR/vdpa_net_loop' \$n 52:54:00:72:76:11 60 1514 50 back $peer >/dev/null 2>&1; sleep 0.1; done) &
-		bg=\$!
+		n=\$(vdpa_fn_up $DEV $NET) || exit 1
+		bg=\$(traffic_bg '$DIR/vdpa_net_loop' \$n 52:54:00:72:76:11 $peer)
 		sleep 2
 		echo $DEV > /sys/bus/vdpa/drivers/virtio_vdpa/unbind
 		kill \$bg; wait \$bg 2>/dev/null
@@ -120,11 +115,8 @@ run_parent() { # run_parent <module> <pci driver>
 		vdpa dev del $DEV"
 	# A hot removal of the function while frames flow through the parent.
 	check "$p removing the function under traffic ends cleanly" bash -c "
-		vdpa dev add name $DEV mgmtdev pci/$NET || exit 1
-		for t in \$(seq 50); do n=\$(fn_netdev $NET) && break; sleep 0.2; done
-		ip link set \$n up || exit 1
-		(while :; do '$DIR/vdpa_net_loop' \$n 52:54:00:72:76:11 60 1514 50 back $peer >/dev/null 2>&1; sleep 0.1; done) &
-		bg=\$!
+		n=\$(vdpa_fn_up $DEV $NET) || exit 1
+		bg=\$(traffic_bg '$DIR/vdpa_net_loop' \$n 52:54:00:72:76:11 $peer)
 		sleep 2
 		echo 1 > /sys/bus/pci/devices/$NET/remove
 		kill \$bg; wait \$bg 2>/dev/null
@@ -137,11 +129,8 @@ run_parent() { # run_parent <module> <pci driver>
 	hp=$(fn_by_mac 52:54:00:72:76:13)
 	if [ -n "$hp" ] && qmp '{"execute": "query-status"}' >/dev/null; then
 		check "$p QEMU's device_del of a function under traffic ends cleanly" bash -c "
-			pci_give $hp $drv && vdpa dev add name $DEV-hp mgmtdev pci/$hp || exit 1
-			for t in \$(seq 50); do n=\$(fn_netdev $hp) && break; sleep 0.2; done
-			ip link set \$n up || exit 1
-			(while :; do '$DIR/vdpa_net_loop' \$n 52:54:00:72:76:11 60 1514 50 back $peer >/dev/null 2>&1; sleep 0.1; done) &
-			bg=\$!
+			pci_give $hp $drv && n=\$(vdpa_fn_up $DEV-hp $hp) || exit 1
+			bg=\$(traffic_bg '$DIR/vdpa_net_loop' \$n 52:54:00:72:76:11 $peer)
 			sleep 2
 			qmp '{\"execute\": \"device_del\", \"arguments\": {\"id\": \"rvhpnet\"}}' | grep -q return || exit 1
 			for t in \$(seq 150); do [ -e /sys/bus/pci/devices/$hp ] || break; sleep 0.2; done
@@ -183,7 +172,7 @@ run_parent() { # run_parent <module> <pci driver>
 	modprobe -r virtio_vdpa "$mod" 2>/dev/null
 }
 
-export -f pci_give pci_native fn_netdev fn_blkdev vdpa_dev_exists wait_for qmp fn_by_mac
+export -f pci_give pci_native fn_netdev fn_blkdev vdpa_dev_exists wait_for qmp fn_by_mac vdpa_fn_up traffic_bg
 for parent in "$@"; do
 	run_parent "${parent%%:*}" "${parent#*:}"
 done
