@@ -19,7 +19,7 @@ BLK=0000:00:12.0
 # Each parent is "module:pci driver name".
 PARENTS=${VDPA_PCI_PARENTS:-vdpa_rpci:vdpa_rpci vp_vdpa:vp-vdpa}
 DEV=ksft-pci0
-NTESTS=27
+NTESTS=28
 TMP=$(mktemp -d)
 
 ktap_print_header
@@ -65,12 +65,23 @@ run_parent() { # run_parent <module> <pci driver>
 	# parent offers it as a provisioning attribute.
 	check "$p a MAC to provision is refused, nothing created" \
 		sh -c "! vdpa dev add name $DEV mgmtdev pci/$NET mac 02:00:00:00:00:01 2>/dev/null && ! vdpa dev show $DEV 2>/dev/null"
-	if vdpa dev add help 2>&1 | grep -q device_features; then
-		check "$p features the function lacks are refused" \
-			sh -c "! vdpa dev add name $DEV mgmtdev pci/$NET device_features 0x8000000000000000 2>/dev/null && ! vdpa dev show $DEV 2>/dev/null"
-	else
-		ktap_test_skip "$p features the function lacks are refused (this vdpa tool cannot provision features)"
-	fi
+	# Features go through our own netlink client (bookworm's vdpa tool cannot
+	# pass them): more than the function offers is refused; a subset is what
+	# the driver then negotiates from. (On vp_vdpa the refused add leaves a
+	# dangling pointer that only a successful add repairs: the next test's.)
+	check "$p features the function lacks are refused, nothing created" bash -c "
+		[ \"\$('$DIR/vdpa_nl.py' dev-add pci $NET $DEV 0x8000000000000000)\" = EINVAL ] &&
+		! vdpa dev show $DEV 2>/dev/null"
+	# VERSION_1 | ACCESS_PLATFORM | MAC: no mergeable RX buffers, no CVQ.
+	check "$p a device provisioned with fewer features negotiates only those, and passes frames" bash -c "
+		'$DIR/vdpa_nl.py' dev-add pci $NET $DEV 0x300000020 || exit 1
+		modprobe virtio_vdpa
+		wait_for fn_netdev $NET || exit 1
+		f=\$(cat /sys/bus/pci/devices/$NET/virtio*/features)
+		[ \${f:5:1} = 1 ] && [ \${f:15:1} = 0 ] && [ \${f:17:1} = 0 ] && [ \${f:32:1} = 1 ] || exit 1
+		n=\$(fn_netdev $NET) && ip link set \$n up &&
+		'$DIR/vdpa_net_loop' \$n 52:54:00:72:76:11 60 1514 97 back $peer >/dev/null &&
+		vdpa dev del $DEV && modprobe -r virtio_vdpa"
 	check "$p dev add succeeds" vdpa dev add name "$DEV" mgmtdev "pci/$NET"
 	if [ "$mod" = vdpa_rpci ]; then
 		check "$p a second device on the same function is refused" \
