@@ -70,17 +70,7 @@ for parent in "$@"; do
 	wait_for vdpa_vhost_of "$DEV"
 	node=/dev/$(vdpa_vhost_of "$DEV")
 	wait_for test -c "$node"
-	# The program's KTAP results are numbered from 1: renumber them into ours.
-	while IFS= read -r line; do
-			case "$line" in
-			"ok "*"# SKIP "*)
-				ktap_test_skip "$(echo "$line" | sed -E 's/^ok [0-9]+ //; s/ # SKIP .*//') (${line##*# SKIP })" ;;
-			"ok "*) ktap_test_pass "$(echo "$line" | sed -E 's/^ok [0-9]+ //')" ;;
-			"not ok "*) ktap_test_fail "$(echo "$line" | sed -E 's/^not ok [0-9]+ //')" ;;
-			"TAP version"*|"1.."*|"# Totals"*) ;;
-			*) echo "# $line" ;;
-			esac
-		done < <("$DIR/vhost_vdpa_$TYPE" "$node" "$name" 2>&1)
+	ktap_run_program $NTESTS "$DIR/vhost_vdpa_$TYPE" "$node" "$name"
 	vdpa dev del "$DEV"
 	modprobe -r vhost_vdpa "$mod" 2>/dev/null
 	case "$mod" in vdpa_sim_*) modprobe -r vdpa_sim 2>/dev/null ;; esac
