@@ -106,8 +106,8 @@ pci_run() { # pci_run <native|module:pci driver>
 	else
 		modprobe "${1%%:*}" && modprobe virtio_vdpa || return 1
 		pci_give $NET "${1#*:}" && pci_give $BLK "${1#*:}" || return 1
-		vdpa dev add name benchp0 mgmtdev pci/$NET || return 1
-		vdpa dev add name benchp1 mgmtdev pci/$BLK || return 1
+		pci_dev_add benchp0 $NET || return 1
+		pci_dev_add benchp1 $BLK || return 1
 	fi
 	ifname= disk=
 	for _ in $(seq 100); do

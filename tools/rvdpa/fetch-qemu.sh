@@ -34,8 +34,14 @@ mkdir -p "$RVDPA_CACHE"
 exec 8>"$RVDPA_CACHE/.qemu.lock"
 flock 8
 if [ -x "$wrapper" ] && [ -f "$dir/version" ] && [ "${1:-}" != --refresh ]; then
-	echo "$dir/bin"
-	exit 0
+	# The pinned version (RVDPA_QEMU_VERSION in lib.sh), or the best there
+	# was when the pin was not served any more.
+	if [ "$(cat "$dir/version")" = "$RVDPA_QEMU_VERSION" ] ||
+		[ "$(cat "$dir/fallback" 2>/dev/null)" = "$RVDPA_QEMU_VERSION" ]; then
+		echo "$dir/bin"
+		exit 0
+	fi
+	log "the private QEMU is $(cat "$dir/version"), the pin is $RVDPA_QEMU_VERSION: fetching the pin"
 fi
 
 # The first Debian mirror of the machine's own apt sources, as apt itself reads them.
@@ -60,8 +66,17 @@ opts=(-o Dir::Etc::SourceList="$apt_dir/sources.list" -o Dir::Etc::SourceParts=/
 
 log "updating the package lists of $suites"
 apt-get -q "${opts[@]}" update >/dev/null || die "apt-get update failed for $suites"
-# The packages (name=version) a fresh system would get for qemu-system-x86.
-mapfile -t pkgs < <(apt-get -s "${opts[@]}" -t "$release" install qemu-system-x86 |
+# The pinned version if it is served, else the newest, with a warning.
+want=qemu-system-x86
+if apt-cache "${opts[@]}" show qemu-system-x86 2>/dev/null | awk '/^Version:/ { print $2 }' |
+	grep -qxF -- "$RVDPA_QEMU_VERSION"; then
+	want=qemu-system-x86=$RVDPA_QEMU_VERSION
+else
+	log "WARNING: the pinned QEMU $RVDPA_QEMU_VERSION is not served any more; taking the newest" \
+		"(the suite has not been run on it; set RVDPA_QEMU_VERSION to pin it)"
+fi
+# The packages (name=version) a fresh system would get for it.
+mapfile -t pkgs < <(apt-get -s "${opts[@]}" -t "$release" install "$want" |
 	sed -n 's/^Inst \([^ ]*\) (\([^ ]*\) .*/\1=\2/p')
 [ ${#pkgs[@]} -gt 0 ] || die "qemu-system-x86 not found in $suites"
 ver=$(printf '%s\n' "${pkgs[@]}" | sed -n 's/^qemu-system-x86=//p')
@@ -120,5 +135,6 @@ mv "$wrapper.tmp" "$wrapper"
 props=$("$wrapper" -device virtio-net-pci,help) || die "$wrapper does not run"
 grep -q '^ *sriov-pf=' <<<"$props" || die "QEMU $ver has no sriov-pf property on virtio-net-pci"
 echo "$ver" > "$dir/version"
+if [ "$ver" = "$RVDPA_QEMU_VERSION" ]; then rm -f "$dir/fallback"; else echo "$RVDPA_QEMU_VERSION" > "$dir/fallback"; fi
 log "QEMU: $("$wrapper" --version | head -n 1); downloaded $((size / 1024 / 1024)) MiB"
 echo "$dir/bin"

@@ -8,6 +8,11 @@ RVDPA_CACHE=${RVDPA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rvdpa}
 RVDPA_BINDGEN_VERSION=0.72.1
 RVDPA_VNG_VERSION=1.42
 RVDPA_LLVM=-19
+# The kernel and the private QEMU the suite is known to pass on (Debian
+# package versions). When the archive no longer serves one, the newest it
+# serves is taken instead, with a warning, and every run prints which it used.
+RVDPA_KERNEL_VERSION=${RVDPA_KERNEL_VERSION:-7.2.13-1}
+RVDPA_QEMU_VERSION=${RVDPA_QEMU_VERSION:-1:11.1.3+ds-2~bpo13+1}
 
 export PATH="$RVDPA_CACHE/tools/bin:$RVDPA_CACHE/venv/bin:$PATH"
 export CCACHE_DIR="$RVDPA_CACHE/ccache"

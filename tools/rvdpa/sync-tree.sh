@@ -18,12 +18,18 @@ pristine=${KERNEL_SRC:-$RVDPA_CACHE/src/pristine}
 work=$RVDPA_CACHE/work/$(echo "$pristine" | md5sum | cut -c1-8)
 mkdir -p "$(dirname "$work")"
 
-if [ ! -f "$work/.rvdpa-ready" ]; then
-	log "creating the work tree $work from $pristine"
+# The work tree belongs to one version of the pristine source: a new one
+# (fetch-kernel.sh took another version) gets a new work tree.
+version=$(cat "$pristine/.debian-version" 2>/dev/null || make -s -C "$pristine" kernelversion)
+# (A work tree made before versions were recorded has an empty stamp.)
+[ -f "$work/.rvdpa-ready" ] && [ ! -s "$work/.rvdpa-ready" ] && echo "$version" > "$work/.rvdpa-ready"
+if [ ! -f "$work/.rvdpa-ready" ] || [ "$(cat "$work/.rvdpa-ready")" != "$version" ]; then
+	log "creating the work tree $work from $pristine ($version)"
 	rm -rf "$work"
 	cp -a "$pristine" "$work"
 	chmod -R u+w "$work"
-	touch "$work/.rvdpa-ready" "$work/.rvdpa-manifest"
+	echo "$version" > "$work/.rvdpa-ready"
+	touch "$work/.rvdpa-manifest"
 fi
 
 stage=$(mktemp -d)

@@ -40,6 +40,9 @@ out=$RVDPA_CACHE/build/$flavour
 mkdir -p "$RVDPA_CACHE/build"
 exec 9>"$RVDPA_CACHE/build/.lock"
 flock -s 9
+# One guest at a time on this machine (two cores): a second one waits.
+exec 7>"$RVDPA_CACHE/.guest.lock"
+flock 7
 [ -f "$out/arch/x86/boot/bzImage" ] || die "no $flavour kernel in $out: run 'make kernel' first"
 results=${RVDPA_RESULTS:-$RVDPA_TOP/out/vm}
 mkdir -p "$results"
@@ -74,11 +77,13 @@ kvm=--disable-kvm
 [ "${RVDPA_KVM:-0}" = 1 ] && kvm=
 # Kernel options: keep the console quiet but complete in the log; panic on oops
 # so that a broken guest ends the run instead of hanging it; use the virtual
-# IOMMU when the guest has one (rvdpa_test_functions adds it).
+# IOMMU when the guest has one (rvdpa_test_functions adds it); give the soft
+# lockup (2 x 30 s) and workqueue (60 s) detectors thresholds that a TCG guest
+# on a busy host does not cross by itself.
 vng --run "$out" $kvm --verbose \
 	--cpus "${RVDPA_VM_CPUS:-2}" --memory "${RVDPA_VM_MEMORY:-2G}" \
 	--rwdir "$results" \
-	--append "oops=panic panic=-1 intel_iommu=on" \
+	--append "oops=panic panic=-1 intel_iommu=on watchdog_thresh=30 workqueue.watchdog_thresh=60" \
 	${qopts:+--qemu-opts="$qopts"} \
 	--exec "$results/.guest.sh" > "$log" 2>&1 < /dev/null || true
 kill "$relay" 2>/dev/null

@@ -3,6 +3,7 @@
 
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 DIR=$(cd "$(dirname "$0")" && pwd)
+export DIR
 . "$DIR/../kselftest/ktap_helpers.sh"
 
 # Skips the whole test (exit 4) when something it needs is missing.

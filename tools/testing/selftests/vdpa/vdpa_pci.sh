@@ -67,14 +67,19 @@ run_parent() { # run_parent <module> <pci driver>
 		sh -c "! vdpa dev add name $DEV mgmtdev pci/$NET mac 02:00:00:00:00:01 2>/dev/null && ! vdpa dev show $DEV 2>/dev/null"
 	# Features go through our own netlink client (bookworm's vdpa tool cannot
 	# pass them): more than the function offers is refused; a subset is what
-	# the driver then negotiates from. (On vp_vdpa the refused add leaves a
-	# dangling pointer that only a successful add repairs: the next test's.)
-	check "$p features the function lacks are refused, nothing created" bash -c "
-		[ \"\$('$DIR/vdpa_nl.py' dev-add pci $NET $DEV 0x8000000000000000)\" = EINVAL ] &&
-		! vdpa dev show $DEV 2>/dev/null"
+	# the driver then negotiates from. A refused add on the C vp_vdpa leaves
+	# a dangling pointer behind that a later dev del dereferences (see
+	# pci_dev_add): it is not made here.
+	if [ "$mod" = vdpa_rpci ]; then
+		check "$p features the function lacks are refused, nothing created" bash -c "
+			[ \"\$('$DIR/vdpa_nl.py' dev-add pci $NET $DEV 0x8000000000000000)\" = EINVAL ] &&
+			! vdpa dev show $DEV 2>/dev/null"
+	else
+		ktap_test_skip "$p features the function lacks are refused (not tried: a refused add breaks vp_vdpa)"
+	fi
 	# VERSION_1 | ACCESS_PLATFORM | MAC: no mergeable RX buffers, no CVQ.
 	check "$p a device provisioned with fewer features negotiates only those, and passes frames" bash -c "
-		'$DIR/vdpa_nl.py' dev-add pci $NET $DEV 0x300000020 || exit 1
+		pci_dev_add $DEV $NET 0x300000020 || exit 1
 		modprobe virtio_vdpa
 		wait_for fn_netdev $NET || exit 1
 		f=\$(cat /sys/bus/pci/devices/$NET/virtio*/features)
@@ -82,7 +87,7 @@ run_parent() { # run_parent <module> <pci driver>
 		n=\$(fn_netdev $NET) && ip link set \$n up &&
 		'$DIR/vdpa_net_loop' \$n 52:54:00:72:76:11 60 1514 97 back $peer >/dev/null &&
 		vdpa dev del $DEV && modprobe -r virtio_vdpa"
-	check "$p dev add succeeds" vdpa dev add name "$DEV" mgmtdev "pci/$NET"
+	check "$p dev add succeeds" pci_dev_add "$DEV" "$NET"
 	if [ "$mod" = vdpa_rpci ]; then
 		check "$p a second device on the same function is refused" \
 			sh -c "! vdpa dev add name $DEV-2 mgmtdev pci/$NET 2>/dev/null"
@@ -156,7 +161,7 @@ run_parent() { # run_parent <module> <pci driver>
 	fi
 	vdpa dev del "$DEV" 2>/dev/null
 	check "$p unloading the module with a device present ends cleanly" bash -c "
-		pci_give $NET $drv && vdpa dev add name $DEV mgmtdev pci/$NET && modprobe -r virtio_vdpa $mod && ! vdpa_dev_exists $DEV"
+		pci_give $NET $drv && pci_dev_add $DEV $NET && modprobe -r virtio_vdpa $mod && ! vdpa_dev_exists $DEV"
 	modprobe "$mod"
 	check "$p the function works again under virtio_pci" bash -c "
 		pci_native $NET && n=\$(fn_netdev $NET) && ip link set \$n up &&
@@ -166,7 +171,7 @@ run_parent() { # run_parent <module> <pci driver>
 	modprobe virtio_vdpa
 	check "$p the blk function binds to $drv" pci_give $BLK "$drv"
 	check "$p its management device is listed" sh -c "vdpa mgmtdev show pci/$BLK | grep -q 'supported_classes block'"
-	check "$p dev add succeeds for blk" vdpa dev add name "$DEV-blk" mgmtdev "pci/$BLK"
+	check "$p dev add succeeds for blk" pci_dev_add "$DEV-blk" "$BLK"
 	check "$p virtio_vdpa gives it a disk" wait_for fn_blkdev $BLK
 	disk=$(fn_blkdev $BLK)
 	pattern="$TMP/pattern-$mod"
@@ -183,7 +188,7 @@ run_parent() { # run_parent <module> <pci driver>
 	modprobe -r virtio_vdpa "$mod" 2>/dev/null
 }
 
-export -f pci_give pci_native fn_netdev fn_blkdev vdpa_dev_exists wait_for qmp fn_by_mac vdpa_fn_up traffic_bg
+export -f pci_dev_add pci_give pci_native fn_netdev fn_blkdev vdpa_dev_exists wait_for qmp fn_by_mac vdpa_fn_up traffic_bg
 for parent in "$@"; do
 	run_parent "${parent%%:*}" "${parent#*:}"
 done

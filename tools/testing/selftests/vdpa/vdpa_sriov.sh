@@ -72,7 +72,7 @@ run_parent() { # run_parent <module> <pci driver>
 		bash -c "pci_give $vf0 $drv && vdpa mgmtdev show pci/$vf0 | grep -q 'supported_classes net'"
 	check "$p VF 1 goes to virtio_pci" pci_native "$vf1"
 	check "$p dev add on VF 0 gives a netdev" bash -c "
-		vdpa dev add name $DEV mgmtdev pci/$vf0 && wait_for fn_netdev $vf0"
+		pci_dev_add $DEV $vf0 && wait_for fn_netdev $vf0"
 	n=$(fn_netdev "$vf0")
 	peer=$(fn_netdev "$vf1")
 	ip link set "$n" up
@@ -92,7 +92,7 @@ run_parent() { # run_parent <module> <pci driver>
 		check "$p unloading the module with a VF's device in use ends cleanly" bash -c "
 			echo 2 > /sys/bus/pci/devices/$PF/sriov_numvfs &&
 			v=\$(basename \$(readlink /sys/bus/pci/devices/$PF/virtfn0)) &&
-			pci_give \$v $drv && vdpa dev add name $DEV mgmtdev pci/\$v &&
+			pci_give \$v $drv && pci_dev_add $DEV \$v &&
 			modprobe -r virtio_vdpa $mod && ! vdpa_dev_exists $DEV &&
 			pci_native $PF && echo 0 > /sys/bus/pci/devices/$PF/sriov_numvfs &&
 			[ ! -e /sys/bus/pci/devices/\$v ]"
@@ -105,7 +105,7 @@ run_parent() { # run_parent <module> <pci driver>
 	modprobe -r virtio_vdpa "$mod" 2>/dev/null
 }
 
-export -f pci_give pci_native fn_netdev vdpa_dev_exists wait_for
+export -f pci_dev_add pci_give pci_native fn_netdev vdpa_dev_exists wait_for
 for parent in "$@"; do
 	run_parent "${parent%%:*}" "${parent#*:}"
 done

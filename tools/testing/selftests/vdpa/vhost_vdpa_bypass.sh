@@ -40,7 +40,7 @@ for parent in "$@"; do
 	fi
 	modprobe -r virtio_vdpa 2>/dev/null
 	modprobe vhost_vdpa
-	vdpa dev add name "$DEV" mgmtdev "pci/$NET"
+	pci_dev_add "$DEV" "$NET"
 	wait_for vdpa_vhost_of "$DEV"
 	node=/dev/$(vdpa_vhost_of "$DEV")
 	wait_for test -c "$node"

@@ -86,9 +86,7 @@ run_parent() { # run_parent <module> <pci driver>
 	ip link set "$peer" up
 
 	check "$p: the net function binds to $drv" pci_give $NET "$drv"
-	# One dev add only, and with arguments that cannot fail: a failed dev
-	# add on vp_vdpa leaves a dangling pointer behind.
-	check "$p: dev add succeeds" vdpa dev add name "$DEV" mgmtdev "pci/$NET"
+	check "$p: dev add succeeds" pci_dev_add "$DEV" "$NET"
 	check "$p: vhost_vdpa gives it a /dev/vhost-vdpa-N" wait_for vdpa_vhost_of "$DEV"
 	node=/dev/$(vdpa_vhost_of "$DEV")
 	faults="$(iommu_faults 0x20000000) $(iommu_faults 0x40[01]) $(iommu_faults 0x)"
