@@ -18,7 +18,8 @@
 # The kernel log gets a line "rvdpa-test: start T" / "rvdpa-test: end T" around
 # each program, so that a report in the log can be put down to a program.
 # The time limit of a program is the "timeout=" of the kselftest settings file
-# (RVDPA_TEST_TIMEOUT overrides it); the host's watchdog allows more, and ends
+# (<results>/test-timeout, which run-tests.sh writes for RVDPA_TEST_TIMEOUT,
+# overrides it); the host's watchdog allows more, and ends
 # the whole guest when a program outlives even that (a stuck kernel).
 set -u
 results=$1
@@ -26,7 +27,8 @@ shift
 dir=$results/kselftest/vdpa
 mkdir -p "$results/tap"
 limit=$(sed -n 's/^timeout=//p' "$dir/settings" 2>/dev/null)
-limit=${RVDPA_TEST_TIMEOUT:-${limit:-600}}
+[ -f "$results/test-timeout" ] && limit=$(cat "$results/test-timeout")
+limit=${limit:-600}
 
 # Watchdog thresholds that fit TCG (the config enables the detectors).
 [ -w /proc/sys/kernel/hung_task_timeout_secs ] && echo 120 > /proc/sys/kernel/hung_task_timeout_secs
@@ -39,6 +41,12 @@ for t in "$@"; do
 	mv "$results/progress.tmp" "$results/progress"
 	sync
 	kmsg "start $t"
+	# Test-only knob (run-tests.sh, RVDPA_TEST_PANIC): the kernel panics
+	# as the program starts, so that the host's handling of it can be seen.
+	if [ "$(cat "$results/test-panic" 2>/dev/null)" = "$t" ]; then
+		echo 1 > /proc/sys/kernel/sysrq
+		echo c > /proc/sysrq-trigger
+	fi
 	if [ ! -x "$dir/$t" ]; then
 		echo "# $t is not installed in $dir" > "$results/tap/$t.tap"
 		rc=127

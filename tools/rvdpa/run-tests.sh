@@ -25,6 +25,9 @@
 #                          host freezes the guest's QEMU (SIGSTOP), as a kernel
 #                          that stopped making progress would look from outside;
 #                          the watchdog must end it and name NAME
+#   RVDPA_TEST_PANIC=NAME  test-only knob: the guest's kernel panics (sysrq c)
+#                          as program NAME starts; NAME must be named as the
+#                          program that took its guest down
 #   RVDPA_TEST_TIMEOUT     overrides the per-program limit in the guest
 # Results and logs: out/results/ in the repository (RVDPA_RESULTS overrides):
 # tap/NAME.tap and tap/NAME.rc per program, console-N.log and dmesg-N.log per
@@ -44,6 +47,9 @@ rm -rf "$results"
 mkdir -p "$results/tap"
 results=$(cd "$results" && pwd)
 : > "$results/verdicts"
+# (The guest reads these from the results directory.)
+[ -n "${RVDPA_TEST_PANIC:-}" ] && echo "$RVDPA_TEST_PANIC" > "$results/test-panic"
+[ -n "${RVDPA_TEST_TIMEOUT:-}" ] && echo "$RVDPA_TEST_TIMEOUT" > "$results/test-timeout"
 
 log "checking the result summarizer on the host"
 rc=0
