@@ -84,7 +84,10 @@ impl Vector {
 
 impl irq::Handler for Vector {
     fn handle(&self, _dev: &kernel::device::Device<kernel::device::Bound>) -> IrqReturn {
-        self.cb.call()
+        // The vector is the queue's alone, so the interrupt is ours even
+        // when no callback is set (a bus driver that polls): answering
+        // `None` would get the vector disabled as spurious.
+        self.cb.call().unwrap_or(IrqReturn::Handled)
     }
 }
 
