@@ -32,6 +32,10 @@ use crate::{
             ARef,
             AlwaysRefCounted, //
         },
+        atomic::{
+            Atomic,
+            Relaxed, //
+        },
         LockClassKey,
     },
     types::Opaque,
@@ -183,13 +187,18 @@ impl IrqCallback {
     }
 
     /// Calls the callback, if any, from an interrupt handler: bottom halves
-    /// are not touched. Returns [`IrqReturn::None`] without a callback.
-    pub fn call(&self) -> IrqReturn {
-        self.with(|c| match c {
-            // Hard interrupt context is where the C parents call it too.
-            Some(cb) => cb.call_raw(),
-            None => IrqReturn::None,
-        })
+    /// are not touched. Returns what the callback returned, or `None`
+    /// without a callback.
+    ///
+    /// No callback does not mean the interrupt was not the device's: a bus
+    /// driver that polls (a userspace driver without a call eventfd) sets
+    /// none, and its device still interrupts. A handler of a vector of its
+    /// own (MSI-X) should answer [`IrqReturn::Handled`] then, as the C
+    /// parents do; [`IrqReturn::None`] would have the IRQ core disable the
+    /// vector as spurious after 100,000 of them.
+    pub fn call(&self) -> Option<IrqReturn> {
+        // Hard interrupt context is where the C parents call it too.
+        self.with(|c| c.as_ref().map(Callback::call_raw))
     }
 }
 
@@ -232,6 +241,46 @@ pub enum DmaModel {
     /// The device uses the platform IOMMU through the DMA API of its DMA
     /// device: none of the map ops is offered.
     Platform,
+}
+
+/// The vDPA bus driver a device was last reset by (see [`Device::bus_driver`]).
+///
+/// Every bus driver resets a device before it drives it (`virtio_vdpa` when
+/// its virtio driver probes, `vhost_vdpa` when `/dev/vhost-vdpa-N` is
+/// opened) and when it stops driving it, so a parent can choose its
+/// defaults in [`Driver::reset`] by who asked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BusDriver {
+    /// No bus driver reset the device yet.
+    None,
+    /// `virtio_vdpa`: the kernel's own virtio drivers, which give the device
+    /// addresses of the DMA API of its DMA device.
+    Virtio,
+    /// `vhost_vdpa`: userspace, which gives the device its mappings
+    /// explicitly and must reach nothing else.
+    Vhost,
+    /// Another bus driver.
+    Other,
+}
+
+impl BusDriver {
+    fn to_raw(self) -> u32 {
+        match self {
+            BusDriver::None => 0,
+            BusDriver::Virtio => 1,
+            BusDriver::Vhost => 2,
+            BusDriver::Other => 3,
+        }
+    }
+
+    fn from_raw(v: u32) -> Self {
+        match v {
+            0 => BusDriver::None,
+            1 => BusDriver::Virtio,
+            2 => BusDriver::Vhost,
+            _ => BusDriver::Other,
+        }
+    }
 }
 
 /// How to create a vDPA device; see [`Device::new`].
@@ -454,11 +503,12 @@ pub trait Driver: Sized + Send + Sync + 'static {
     /// Sets the device status.
     fn set_status(dev: &Device<Self>, status: u8);
 
-    /// Resets the device.
+    /// Resets the device. [`Device::bus_driver`] tells which bus driver asks.
     fn reset(dev: &Device<Self>) -> Result;
 
     /// Resets the device with compatibility flags (such as
-    /// [`RESET_F_CLEAN_MAP`]).
+    /// [`RESET_F_CLEAN_MAP`]). [`Device::bus_driver`] tells which bus driver
+    /// asks.
     fn compat_reset(_dev: &Device<Self>, _flags: u32) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
@@ -536,12 +586,14 @@ pub trait Driver: Sized + Send + Sync + 'static {
 ///
 /// - `vdpa` is a valid `struct vdpa_device` allocated by `__vdpa_alloc_device`
 ///   with the size of `Self`, whose config ops are `Self::VTABLE_*`.
-/// - `data` is initialised.
+/// - `data` and `bus` are initialised.
 #[repr(C)]
 #[pin_data]
 pub struct Device<T: Driver> {
     #[pin]
     vdpa: Opaque<bindings::vdpa_device>,
+    /// The [`BusDriver`] of the last reset, as its raw value.
+    bus: Atomic<u32>,
     #[pin]
     data: T,
 }
@@ -646,6 +698,9 @@ impl<T: Driver> UnregisteredDevice<T> {
         // no `free`, so dropping it only frees the memory.
         let dev: ARef<Device<T>> = unsafe { ARef::from_raw(NonNull::new_unchecked(raw)) };
 
+        // SAFETY: `raw` is valid and the field is not initialised yet; an
+        // atomic needs no drop.
+        unsafe { ptr::addr_of_mut!((*raw).bus).write(Atomic::new(BusDriver::None.to_raw())) };
         // SAFETY: `raw` is valid; the data field is not initialised yet and
         // is not moved until the device is freed.
         unsafe { data.__pinned_init(ptr::addr_of_mut!((*raw).data)) }?;
@@ -847,6 +902,43 @@ impl<T: Driver> Device<T> {
     pub fn ngroups(&self) -> u32 {
         // SAFETY: The C device is valid; `ngroups` is set at allocation.
         unsafe { (*self.as_raw()).ngroups }
+    }
+
+    /// Returns the bus driver that last reset the device ([`BusDriver::None`]
+    /// before the first reset). In [`Driver::reset`] and
+    /// [`Driver::compat_reset`] it is the bus driver asking for this reset.
+    pub fn bus_driver(&self) -> BusDriver {
+        BusDriver::from_raw(self.bus.load(Relaxed))
+    }
+
+    /// Records which bus driver is resetting the device.
+    ///
+    /// # Safety
+    ///
+    /// Called from the `reset` or `compat_reset` op only, which only the bus
+    /// driver bound to the device calls (from its probe, its remove, or a
+    /// file it created and closes before its remove returns).
+    unsafe fn note_bus_driver(&self) {
+        // SAFETY: The device is valid. The caller is the bound bus driver
+        // (safety requirements), so `driver` points to it and it stays
+        // registered, with its name, during the call; the driver core sets
+        // the field before that driver's probe and clears it after its
+        // remove, so it does not change under us.
+        let name = unsafe {
+            let drv = (*self.as_dev_raw()).driver;
+            if drv.is_null() || (*drv).name.is_null() {
+                None
+            } else {
+                Some(CStr::from_char_ptr((*drv).name))
+            }
+        };
+        let bus = match name.map(|n| n.to_bytes()) {
+            None => BusDriver::None,
+            Some(b"virtio_vdpa") => BusDriver::Virtio,
+            Some(b"vhost_vdpa") => BusDriver::Vhost,
+            Some(_) => BusDriver::Other,
+        };
+        self.bus.store(bus.to_raw(), Relaxed);
     }
 
     /// # Safety
@@ -1181,6 +1273,8 @@ impl<T: Driver> Device<T> {
     unsafe extern "C" fn reset_cb(v: *mut bindings::vdpa_device) -> c_int {
         // SAFETY: The vDPA core calls the ops with a device of this type.
         let dev = unsafe { Self::from_raw(v) };
+        // SAFETY: Called from the `reset` op.
+        unsafe { dev.note_bus_driver() };
         from_result(|| {
             T::reset(dev)?;
             Ok(0)
@@ -1193,6 +1287,8 @@ impl<T: Driver> Device<T> {
     unsafe extern "C" fn compat_reset_cb(v: *mut bindings::vdpa_device, flags: u32) -> c_int {
         // SAFETY: The vDPA core calls the ops with a device of this type.
         let dev = unsafe { Self::from_raw(v) };
+        // SAFETY: Called from the `compat_reset` op.
+        unsafe { dev.note_bus_driver() };
         from_result(|| {
             T::compat_reset(dev, flags)?;
             Ok(0)
@@ -1437,8 +1533,15 @@ pub trait MgmtDriver: Sized + Send + Sync + 'static {
         config: &DevSetConfig,
     ) -> Result<UnregisteredDevice<Self::Device>>;
 
-    /// Called before a device is removed from the bus (`vdpa dev del`, or the
+    /// Called once a device is removed from the bus (`vdpa dev del`, or the
     /// management device going away): stop what runs on the device's behalf.
+    ///
+    /// The abstraction unregisters the device first, so its bus driver is
+    /// gone when this is called: while it was being removed the device kept
+    /// working and completed what the bus driver waited for (a virtio-blk
+    /// disk flushing its dirty pages, a control command under rtnl), as the
+    /// C parents do. No bus driver calls an op of the device afterwards; the
+    /// device itself may live on while references to it remain.
     fn dev_del(_mgmt: &MgmtRegistration<Self>, _dev: &Device<Self::Device>) {}
 
     /// Changes attributes of an existing device (`vdpa dev set`).
@@ -1595,9 +1698,15 @@ impl<M: MgmtDriver> MgmtRegistration<M> {
         // SAFETY: Every device of this management device is a `Device<M::Device>`
         // (type invariant), registered and so alive.
         let dev = unsafe { Device::<M::Device>::from_raw(vdev) };
-        M::dev_del(this, dev);
+        // Unregistering drops the registration's reference: keep one for the
+        // driver's hook.
+        let dev: ARef<Device<M::Device>> = dev.into();
+        // Unregister first: the bus driver's remove may wait for the device
+        // to complete requests (a disk flushing its dirty pages), which it
+        // must still do then; the driver stops the device only afterwards.
         // SAFETY: The device is registered, the lock is held.
         unsafe { bindings::_vdpa_unregister_device(vdev) };
+        M::dev_del(this, &dev);
     }
 
     /// # Safety
@@ -1625,7 +1734,8 @@ impl<M: MgmtDriver> MgmtRegistration<M> {
 impl<M: MgmtDriver> PinnedDrop for MgmtRegistration<M> {
     fn drop(self: Pin<&mut Self>) {
         // SAFETY: Registered by the type invariants. Unregistering removes
-        // every device this management device created (through `dev_del`).
+        // every device this management device created (through `dev_del_cb`:
+        // each is unregistered, then the driver's `dev_del` is called).
         unsafe { bindings::vdpa_mgmtdev_unregister(self.mdev.get()) };
     }
 }

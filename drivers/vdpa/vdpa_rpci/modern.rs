@@ -24,6 +24,8 @@ use kernel::{
     },
 };
 
+/// `PCI_BASE_ADDRESS_0`: the first BAR register in config space.
+const BAR0: usize = 0x10;
 /// `PCI_CAP_ID_VNDR`: a vendor-specific capability.
 const CAP_VENDOR: u8 = 0x09;
 const CFG_COMMON: u8 = 1;
@@ -72,6 +74,10 @@ pub(crate) struct Doorbell {
     offset: usize,
     /// Physical address, for userspace to map.
     pub(crate) phys: u64,
+    /// The bytes from `phys` that are the queue's, all inside the
+    /// notification region: the multiplier when the region holds that much,
+    /// else only the register itself.
+    pub(crate) size: usize,
 }
 
 /// The mapped regions of a virtio-pci modern function.
@@ -99,6 +105,8 @@ struct Cap {
     length: u32,
     /// The capability's position in config space.
     pos: usize,
+    /// Whether its BAR is in I/O space (which this driver does not map).
+    io: bool,
 }
 
 /// Walks the capability list and returns the virtio vendor capabilities.
@@ -118,13 +126,18 @@ fn virtio_caps(pdev: &pci::Device<Bound>) -> Result<KVec<Cap>> {
         let id = cfg.try_read8(pos)?;
         let next = usize::from(cfg.try_read8(pos + 1)? & !3);
         if id == CAP_VENDOR && cfg.try_read8(pos + 2)? >= 16 {
+            let bar = cfg.try_read8(pos + 4)?;
+            // Bit 0 of a BAR register set: an I/O space BAR. (A virtual
+            // function's BAR registers read 0: its BARs are memory ones.)
+            let io = bar < 6 && cfg.try_read32(BAR0 + 4 * usize::from(bar))? & 1 != 0;
             caps.push(
                 Cap {
                     cfg_type: cfg.try_read8(pos + 3)?,
-                    bar: cfg.try_read8(pos + 4)?,
+                    bar,
                     offset: cfg.try_read32(pos + 8)?,
                     length: cfg.try_read32(pos + 12)?,
                     pos,
+                    io,
                 },
                 GFP_KERNEL,
             )?;
@@ -140,8 +153,20 @@ impl Transport {
         let caps = virtio_caps(pdev)?;
         let mut bars: KVec<(u8, Devres<pci::Bar<'static>>)> = KVec::new();
         let mut region = |cfg_type: u8, min_len: usize| -> Result<Option<(Region, Cap)>> {
-            // The first capability of a type the driver can use wins (4.1.4).
-            let Some(&cap) = caps.iter().find(|c| c.cfg_type == cfg_type && c.bar < 6) else {
+            // The first capability of a type the driver can use wins (4.1.4):
+            // one in a memory BAR (a function may offer a structure in an
+            // I/O BAR too, QEMU's `modern-pio-notify` does, and list it
+            // first; the I/O accessors this driver has are for memory).
+            let of_type = |c: &&Cap| c.cfg_type == cfg_type && c.bar < 6;
+            let Some(&cap) = caps.iter().filter(of_type).find(|c| !c.io) else {
+                if caps.iter().any(|c| of_type(&c)) {
+                    dev_err!(
+                        pdev.as_ref(),
+                        "virtio capability {} is only in an I/O space BAR, which is not supported\n",
+                        cfg_type
+                    );
+                    return Err(ENODEV);
+                }
                 return Ok(None);
             };
             let (offset, len) = (cap.offset as usize, cap.length as usize);
@@ -176,6 +201,15 @@ impl Transport {
             return Err(ENODEV);
         };
         let (npos, nbar, noff) = (ncap.pos, ncap.bar, ncap.offset);
+        // `struct virtio_pci_notify_cap` (4.1.4.4) has the multiplier after
+        // the common 16 bytes: a shorter capability has none to read.
+        if pdev.config_space().try_read8(npos + 2)? < 20 {
+            dev_err!(
+                pdev.as_ref(),
+                "the virtio notification capability is too short for its multiplier\n"
+            );
+            return Err(ENODEV);
+        }
         // The ISR region must exist (4.1.4.5) even though MSI-X makes it unused.
         if region(CFG_ISR, 1)?.is_none() {
             dev_err!(pdev.as_ref(), "no virtio ISR capability\n");
@@ -369,19 +403,23 @@ impl Transport {
             .checked_mul(self.notify_multiplier as usize)
             .ok_or(EINVAL)?;
         let room = if self.notify_multiplier >= 4 { 4 } else { 2 };
-        if offset + room > self.notify.len {
+        if offset.checked_add(room).is_none_or(|end| end > self.notify.len) {
             return Err(EINVAL);
         }
+        // What userspace may map: the multiplier's worth of the region (a
+        // page with `page-per-vq`), but never past its end, where the BAR
+        // may hold other registers.
+        let mult = self.notify_multiplier as usize;
+        let size = if mult > room && offset + mult <= self.notify.len {
+            mult
+        } else {
+            room
+        };
         Ok(Doorbell {
             offset,
             phys: self.notify_phys + offset as u64,
+            size,
         })
-    }
-
-    /// The size of a doorbell for userspace to map: the multiplier, or the
-    /// 16-bit register when all queues share one address.
-    pub(crate) fn doorbell_size(&self) -> usize {
-        (self.notify_multiplier as usize).max(2)
     }
 
     /// Rings a doorbell with the queue index.

@@ -61,6 +61,8 @@ use modern::{
 const MODERN_ID_BASE: u16 = 0x1040;
 /// The largest queue size offered, as the C vp_vdpa does.
 const QUEUE_MAX: u16 = 256;
+/// `VIRTIO_F_RING_PACKED`: packed virtqueues.
+const F_RING_PACKED: u64 = 1 << 34;
 
 /// A callback cell an MSI-X handler calls.
 #[pin_data]
@@ -82,7 +84,10 @@ impl Vector {
 
 impl irq::Handler for Vector {
     fn handle(&self, _dev: &kernel::device::Device<kernel::device::Bound>) -> IrqReturn {
-        self.cb.call()
+        // The vector is the queue's alone, so the interrupt is ours even
+        // when no callback is set (a bus driver that polls): answering
+        // `None` would get the vector disabled as spurious.
+        self.cb.call().unwrap_or(IrqReturn::Handled)
     }
 }
 
@@ -92,6 +97,9 @@ struct Queue {
     vector: Arc<Vector>,
     /// The Linux IRQ of the queue's MSI-X vector.
     irq: u32,
+    /// The largest size of the queue (at most [`QUEUE_MAX`]; 0: the queue
+    /// is not available), read after a reset at probe.
+    max: u16,
 }
 
 /// The function, shared by its management device and its vDPA device.
@@ -102,14 +110,18 @@ struct Function {
     config_vector: Arc<Vector>,
     device_id: u32,
     vendor_id: u32,
-    /// The largest queue size offered: the first queue's maximum, read after
-    /// a reset at probe (the register reads back what a driver set later).
+    /// The largest queue size offered for every queue: the smallest of
+    /// their maxima, read after a reset at probe (the register reads back
+    /// what a driver set later).
     num_max: u16,
     /// What the function offers.
     features: u64,
-    /// Whether a vDPA device exists on the function (at most one does).
+    /// The [`Claim`] of the vDPA device on the function, if any (at most one
+    /// exists): its number, or 0.
     #[pin]
-    in_use: Mutex<bool>,
+    in_use: Mutex<u64>,
+    /// The number of the next claim.
+    next_claim: Atomic<u64>,
 }
 
 impl Function {
@@ -136,9 +148,48 @@ impl Function {
     }
 }
 
+/// A vDPA device's hold on its function. It ends when the device is
+/// deleted ([`Claim::release`] in `dev_del`) or, if it never got registered
+/// (`vdpa dev add` failed after `dev_add`, e.g. on a name already taken),
+/// when the device is freed. Releasing a claim that already ended does
+/// nothing, so a late free cannot end a newer device's claim.
+struct Claim {
+    f: Arc<Function>,
+    id: u64,
+}
+
+impl Claim {
+    /// Claims the function, or fails with `EBUSY` if a device holds it.
+    fn new(f: &Arc<Function>) -> Result<Self> {
+        let mut in_use = f.in_use.lock();
+        if *in_use != 0 {
+            return Err(EBUSY);
+        }
+        // Numbers start at 1: 0 means free (2^64 claims would not wrap).
+        let id = f.next_claim.fetch_add(1, Relaxed);
+        *in_use = id;
+        Ok(Claim { f: f.clone(), id })
+    }
+
+    /// Ends the claim, if it is still the function's.
+    fn release(&self) {
+        let mut in_use = self.f.in_use.lock();
+        if *in_use == self.id {
+            *in_use = 0;
+        }
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
 /// The vDPA device's data.
 struct Vp {
     f: Arc<Function>,
+    claim: Claim,
     /// The features offered (the function's, or fewer if provisioned so).
     features: u64,
     /// The status last written, to notice the DRIVER_OK transition.
@@ -159,7 +210,20 @@ impl vdpa::Driver for Vp {
     }
 
     fn set_vq_num(dev: &Device<Self>, idx: u16, num: u32) {
-        let num = u16::try_from(num).unwrap_or(0);
+        // A size beyond the queue's maximum is not the device's to take.
+        let num = match u16::try_from(num) {
+            Ok(n) if n <= Self::q(dev, idx).max => n,
+            _ => {
+                dev_err!(
+                    dev.as_dev(),
+                    "queue {} has at most {} entries, not {}\n",
+                    idx,
+                    Self::q(dev, idx).max,
+                    num
+                );
+                return;
+            }
+        };
         if dev.f.transport.set_queue_size(idx, num).is_err() {
             dev_err!(dev.as_dev(), "cannot set the size of queue {}\n", idx);
         }
@@ -213,7 +277,7 @@ impl vdpa::Driver for Vp {
     fn get_vq_notification(dev: &Device<Self>, idx: u16) -> NotificationArea {
         NotificationArea {
             addr: Self::q(dev, idx).doorbell.phys,
-            size: dev.f.transport.doorbell_size() as u64,
+            size: Self::q(dev, idx).doorbell.size as u64,
         }
     }
 
@@ -222,7 +286,7 @@ impl vdpa::Driver for Vp {
     }
 
     fn get_vq_size(dev: &Device<Self>, idx: u16) -> u16 {
-        dev.f.transport.queue_size(idx).unwrap_or(0)
+        Self::q(dev, idx).max
     }
 
     fn get_device_features(dev: &Device<Self>) -> u64 {
@@ -266,10 +330,11 @@ impl vdpa::Driver for Vp {
                     "the function refused its MSI-X vectors ({:?})\n",
                     e
                 );
-                let _ = dev
-                    .f
-                    .transport
-                    .set_status(s & !status::DRIVER_OK | status::FAILED);
+                let failed = s & !status::DRIVER_OK | status::FAILED;
+                // The cached status must be what the function has, or the
+                // next DRIVER_OK would not program the vectors again.
+                dev.status.store(u32::from(failed), Relaxed);
+                let _ = dev.f.transport.set_status(failed);
                 return;
             }
         }
@@ -335,10 +400,7 @@ impl vdpa::MgmtDriver for Mgmt {
             Some(want) => want,
             None => f.features,
         };
-        let mut in_use = f.in_use.lock();
-        if *in_use {
-            return Err(EBUSY);
-        }
+        let claim = Claim::new(f)?;
         // A fresh device starts from a reset function.
         f.reset()?;
         let opts = vdpa::Options {
@@ -350,18 +412,18 @@ impl vdpa::MgmtDriver for Mgmt {
         };
         let vp = Vp {
             f: f.clone(),
+            claim,
             features,
             status: Atomic::new(0),
         };
-        let dev =
-            UnregisteredDevice::new(Some(mgmt.parent()), Some(name), opts, Ok::<_, Error>(vp))?;
-        *in_use = true;
-        Ok(dev)
+        // If the registration fails, the device is freed and its claim ends.
+        UnregisteredDevice::new(Some(mgmt.parent()), Some(name), opts, Ok::<_, Error>(vp))
     }
 
-    fn dev_del(mgmt: &MgmtRegistration<Self>, _dev: &Device<Vp>) {
+    fn dev_del(mgmt: &MgmtRegistration<Self>, dev: &Device<Vp>) {
+        // The device is unregistered: its bus driver has reset it and is gone.
         let _ = mgmt.f.reset();
-        *mgmt.f.in_use.lock() = false;
+        dev.claim.release();
     }
 }
 
@@ -433,11 +495,20 @@ impl pci::Driver for Driver {
                 dev_err!(dev, "the function has no virtqueue\n");
                 return Err(ENODEV);
             }
-            let features = transport.device_features()?;
-            let num_max = match transport.queue_size(0)? {
-                0 => QUEUE_MAX,
-                n => n.min(QUEUE_MAX),
-            };
+            // Packed virtqueues are not offered: their state (two indices
+            // and wrap counters) is not what `set_vq_state` understands.
+            let features = transport.device_features()? & !F_RING_PACKED;
+            // Each queue's maximum, while the function is fresh from reset.
+            let mut maxima = KVec::with_capacity(usize::from(nvqs), GFP_KERNEL)?;
+            for q in 0..nvqs {
+                maxima.push(transport.queue_size(q)?.min(QUEUE_MAX), GFP_KERNEL)?;
+            }
+            let num_max = maxima
+                .iter()
+                .copied()
+                .filter(|&m| m != 0)
+                .min()
+                .unwrap_or(QUEUE_MAX);
             // One vector per queue and one for config changes.
             let want = u32::from(nvqs) + 1;
             let msix = pci::IrqTypes::default().with(pci::IrqType::MsiX);
@@ -468,6 +539,7 @@ impl pci::Driver for Driver {
                             doorbell: transport.doorbell(q)?,
                             vector: cell,
                             irq: irq_no,
+                            max: maxima[usize::from(q)],
                         },
                         GFP_KERNEL,
                     )?;
@@ -485,7 +557,8 @@ impl pci::Driver for Driver {
                     vendor_id: u32::from(pdev.subsystem_vendor_id()),
                     num_max,
                     features,
-                    in_use <- kernel::new_mutex!(false),
+                    in_use <- kernel::new_mutex!(0),
+                    next_claim: Atomic::new(1),
                 }? Error),
                 GFP_KERNEL,
             )?;

@@ -111,15 +111,11 @@ impl Blk {
         let sector = u64::from_le_bytes(sector_bytes);
         let to_pull = out_len - 16;
         let to_push = in_len - 1;
-        let mut pushed = 0usize;
 
         let status = match ty {
             T_IN => match Self::range(sector, to_push) {
                 Some(r) => match vq.ring.push(&mut vq.wiov, &disk[r]) {
-                    Ok(n) if n == to_push => {
-                        pushed = n;
-                        S_OK
-                    }
+                    Ok(n) if n == to_push => S_OK,
                     _ => S_IOERR,
                 },
                 None => S_IOERR,
@@ -135,10 +131,7 @@ impl Blk {
             T_GET_ID if sector == 0 => {
                 let n = to_push.min(ID.len());
                 match vq.ring.push(&mut vq.wiov, &ID[..n]) {
-                    Ok(m) => {
-                        pushed = m;
-                        S_OK
-                    }
+                    Ok(_) => S_OK,
                     Err(_) => S_IOERR,
                 }
             }
@@ -176,11 +169,15 @@ impl Blk {
             _ => S_UNSUPP,
         };
 
-        // The status goes in the last byte of the writable buffers.
-        vq.wiov.advance(to_push - pushed);
+        // The status goes in the last byte of the writable buffers, however
+        // far a data transfer that failed half-way got: skip to it from
+        // where the cursor is, not from where a full transfer would be.
+        let left = vq.wiov.len();
+        let data = in_len - left;
+        vq.wiov.advance(left.saturating_sub(1));
         let written = match vq.ring.push(&mut vq.wiov, &[status]) {
-            Ok(1) => pushed + 1,
-            _ => pushed,
+            Ok(1) => data + 1,
+            _ => data,
         };
         vq.complete(head, written as u32);
         true

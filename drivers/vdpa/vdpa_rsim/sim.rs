@@ -14,6 +14,7 @@ use kernel::{
     vdpa::{
         self,
         status,
+        BusDriver,
         Callback,
         IovaRange,
         VendorStats,
@@ -169,7 +170,9 @@ pub(crate) struct Core<D: DeviceType> {
     removed: bool,
     generation: u32,
     group_asid: KVec<u32>,
-    passthrough: KVec<bool>,
+    /// Per address space: true while it holds its default mappings (see
+    /// [`Sim::default_map`]), false once the driver mapped memory in it.
+    default_map: KVec<bool>,
     config_cb: Option<Callback>,
     /// The device type's own state.
     pub(crate) dev: D::State,
@@ -249,14 +252,11 @@ impl<D: DeviceType> Sim<D> {
         const { assert!(D::CONFIG_SIZE <= MAX_CONFIG) };
         let mut vqs = KVec::with_capacity(D::NVQS as usize, GFP_KERNEL)?;
         let mut spaces = KVec::with_capacity(D::NAS as usize, GFP_KERNEL)?;
-        let mut passthrough = KVec::with_capacity(D::NAS as usize, GFP_KERNEL)?;
+        let mut default_map = KVec::with_capacity(D::NAS as usize, GFP_KERNEL)?;
         for _ in 0..D::NAS {
-            let space = AddressSpace::new(cfg.max_iotlb_entries)?;
-            // Until the driver maps memory, the device sees physical memory
-            // one to one (the DMA API of a device without IOMMU).
-            space.lock().add_range(0, u64::MAX, 0, Perm::RW)?;
-            spaces.push(space, GFP_KERNEL)?;
-            passthrough.push(true, GFP_KERNEL)?;
+            // Empty: no bus driver drives the device yet (see `default_map`).
+            spaces.push(AddressSpace::new(cfg.max_iotlb_entries)?, GFP_KERNEL)?;
+            default_map.push(true, GFP_KERNEL)?;
         }
         for _ in 0..D::NVQS {
             let mut vq = Vq::new();
@@ -277,7 +277,7 @@ impl<D: DeviceType> Sim<D> {
             removed: false,
             generation: 0,
             group_asid,
-            passthrough,
+            default_map,
             config_cb: None,
             dev: cfg.state,
         };
@@ -302,7 +302,27 @@ impl<D: DeviceType> Sim<D> {
         }
     }
 
-    fn do_reset(&self, flags: u32) {
+    /// Puts the default mappings of the address space `asid` back, for the
+    /// bus driver `bus`.
+    ///
+    /// For `virtio_vdpa` that is physical memory one to one: the kernel's
+    /// virtio drivers give the device addresses of the DMA API of a device
+    /// without IOMMU. For any other bus driver (`vhost_vdpa`, whose user
+    /// gives the device its mappings explicitly) and for none it is nothing:
+    /// a user of `/dev/vhost-vdpa-N` must reach only the memory it mapped.
+    fn default_map(&self, core: &mut Core<D>, asid: usize, bus: BusDriver) -> Result {
+        let mut tlb = self.shared.spaces[asid].lock();
+        tlb.reset();
+        // Marked default even if the identity cannot be added: then the
+        // space is empty, which is safe, and the next reset tries again.
+        core.default_map[asid] = true;
+        if bus == BusDriver::Virtio {
+            tlb.add_range(0, u64::MAX, 0, Perm::RW)?;
+        }
+        Ok(())
+    }
+
+    fn do_reset(&self, flags: u32, bus: BusDriver) {
         let mut core = self.shared.core.lock();
         // Every group goes back to address space 0.
         for vq in core.vqs.iter_mut() {
@@ -312,12 +332,12 @@ impl<D: DeviceType> Sim<D> {
         for asid in core.group_asid.iter_mut() {
             *asid = 0;
         }
-        if flags & vdpa::RESET_F_CLEAN_MAP != 0 {
-            for (space, pt) in self.shared.spaces.iter().zip(core.passthrough.iter_mut()) {
-                let mut tlb = space.lock();
-                tlb.reset();
-                let _ = tlb.add_range(0, u64::MAX, 0, Perm::RW);
-                *pt = true;
+        // An address space with its defaults gets those of the bus driver
+        // asking now (the last one may have been another); one with the
+        // driver's own mappings keeps them unless they are to be cleaned.
+        for asid in 0..self.shared.spaces.len() {
+            if flags & vdpa::RESET_F_CLEAN_MAP != 0 || core.default_map[asid] {
+                let _ = self.default_map(&mut core, asid, bus);
             }
         }
         core.features = 0;
@@ -332,13 +352,13 @@ impl<D: DeviceType> Sim<D> {
         self.shared.spaces.get(asid as usize).ok_or(EINVAL)
     }
 
-    /// Leaves the one-to-one default of an address space before the first
+    /// Drops the default mappings of an address space before the first
     /// explicit mapping.
-    fn leave_passthrough(&self, core: &mut Core<D>, asid: u32) {
-        if let Some(pt) = core.passthrough.get_mut(asid as usize) {
-            if *pt {
+    fn leave_default_map(&self, core: &mut Core<D>, asid: u32) {
+        if let Some(default) = core.default_map.get_mut(asid as usize) {
+            if *default {
                 self.shared.spaces[asid as usize].lock().reset();
-                *pt = false;
+                *default = false;
             }
         }
     }
@@ -504,12 +524,12 @@ impl<D: DeviceType> vdpa::Driver for Sim<D> {
     }
 
     fn reset(dev: &vdpa::Device<Self>) -> Result {
-        dev.do_reset(0);
+        dev.do_reset(0, dev.bus_driver());
         Ok(())
     }
 
     fn compat_reset(dev: &vdpa::Device<Self>, flags: u32) -> Result {
-        dev.do_reset(flags);
+        dev.do_reset(flags, dev.bus_driver());
         Ok(())
     }
 
@@ -577,7 +597,7 @@ impl<D: DeviceType> vdpa::Driver for Sim<D> {
     fn set_map(dev: &vdpa::Device<Self>, asid: u32, iotlb: &Iotlb) -> Result {
         let space = dev.space(asid)?;
         let mut core = dev.shared.core.lock();
-        core.passthrough[asid as usize] = false;
+        core.default_map[asid as usize] = false;
         space.lock().copy_from(iotlb)
     }
 
@@ -592,28 +612,24 @@ impl<D: DeviceType> vdpa::Driver for Sim<D> {
         let space = dev.space(asid)?;
         let perm = Perm::from_raw(perm).ok_or(EINVAL)?;
         let mut core = dev.shared.core.lock();
-        dev.leave_passthrough(&mut core, asid);
+        dev.leave_default_map(&mut core, asid);
         space.lock().add_range(iova, iova + (size - 1), pa, perm)
     }
 
     fn dma_unmap(dev: &vdpa::Device<Self>, asid: u32, iova: u64, size: u64) -> Result {
         let space = dev.space(asid)?;
         let mut core = dev.shared.core.lock();
-        dev.leave_passthrough(&mut core, asid);
+        dev.leave_default_map(&mut core, asid);
         space.lock().del_range(iova, iova + (size - 1));
         Ok(())
     }
 
     fn reset_map(dev: &vdpa::Device<Self>, asid: u32) -> Result {
-        let space = dev.space(asid)?;
+        dev.space(asid)?;
         let mut core = dev.shared.core.lock();
-        if !core.passthrough[asid as usize] {
-            let mut tlb = space.lock();
-            tlb.reset();
-            tlb.add_range(0, u64::MAX, 0, Perm::RW)?;
-            core.passthrough[asid as usize] = true;
-        }
-        Ok(())
+        // Only `vhost_vdpa` calls this, when it drops an address space: its
+        // default is nothing.
+        dev.default_map(&mut core, asid as usize, dev.bus_driver())
     }
 }
 

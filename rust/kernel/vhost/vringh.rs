@@ -478,6 +478,35 @@ mod tests {
     }
 
     #[test]
+    fn loop_through_an_indirect_descriptor_is_an_error() -> Result {
+        // The ring's descriptor 2 points to a one-entry table and chains to
+        // itself: each turn adds the table's buffer. The indirect descriptor
+        // counts toward the loop limit, so this fails after the ring's size.
+        let mut m = Mem::new(SIZE as u64)?;
+        let table = BUFS + 0x800;
+        m.desc(table, 0, iova(BUFS), 4, 0, 0);
+        m.desc(DESC, 2, iova(table), 16, F_INDIRECT | F_NEXT, 2);
+        m.avail(0, 2);
+        let (mut r, mut w) = (Kiov::new(), Kiov::new());
+        let eloop = Error::from_errno(-(bindings::ELOOP as i32));
+        assert_eq!(m.vring.getdesc(&mut r, &mut w, GFP_KERNEL), Err(eloop));
+        assert!(r.count() <= NUM as usize);
+        Ok(())
+    }
+
+    #[test]
+    fn indirect_table_too_large_to_chain_is_an_error() -> Result {
+        // More than 65536 entries cannot be chained with 16-bit indices.
+        let mut m = Mem::new(SIZE as u64)?;
+        m.desc(DESC, 0, iova(BUFS), 16 * 65537, F_INDIRECT, 0);
+        m.avail(0, 0);
+        let (mut r, mut w) = (Kiov::new(), Kiov::new());
+        assert_eq!(m.vring.getdesc(&mut r, &mut w, GFP_KERNEL), Err(EINVAL));
+        assert_eq!(r.count(), 0);
+        Ok(())
+    }
+
+    #[test]
     fn readable_after_writable_is_an_error() -> Result {
         let mut m = Mem::new(SIZE as u64)?;
         m.desc(DESC, 0, iova(BUFS), 4, F_WRITE | F_NEXT, 1);

@@ -2,13 +2,14 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # vDPA block parents under the kernel's virtio-blk driver over virtio_vdpa:
-# data written to the disk reads back identical. Each parent is
+# data written to the disk reads back identical, and a busy disk can be
+# deleted. Each parent is
 # "module:mgmtdev"; the in-tree C simulator is the reference.
 . "$(dirname "$0")/lib.sh"
 
 PARENTS=${VDPA_BLK_PARENTS:-vdpa_sim_blk:vdpasim_blk vdpa_rsim:faux/vdpa_rsim_blk}
 DEV=ksft-blk0
-NTESTS=11
+NTESTS=12
 TMP=$(mktemp -d)
 
 ktap_print_header
@@ -23,6 +24,34 @@ cleanup() {
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
+
+# Deletes a device whose disk has a mounted file system with writes in
+# flight: the disk's removal flushes through the device, so the device must
+# be unregistered (virtio-blk removed) before the parent stops it. The
+# deletion gets 60 seconds (a process stuck in D state cannot be killed, so
+# it is watched from here rather than under timeout).
+busy_del() { # busy_del <vdpa dev> <disk>
+	local pid dd i
+	mkdir -p "$TMP/mnt"
+	mkfs.ext4 -q -F "/dev/$2" && mount "/dev/$2" "$TMP/mnt" || return 1
+	dd if=/dev/zero of="$TMP/mnt/f" bs=1M count=32 status=none 2>/dev/null &
+	dd=$!
+	sleep 1
+	vdpa dev del "$1" &
+	pid=$!
+	for i in $(seq 300); do
+		kill -0 $pid 2>/dev/null || break
+		sleep 0.2
+	done
+	if kill -0 $pid 2>/dev/null; then
+		echo "vdpa dev del is still running after 60 s"
+		return 1
+	fi
+	kill $dd 2>/dev/null
+	umount -l "$TMP/mnt"
+	wait $pid || return 1
+	! vdpa_dev_exists "$1" && ! [ -e "/sys/block/$2" ]
+}
 
 # Writes a pattern at a byte offset with O_DIRECT, reads it back and compares.
 write_read() { # write_read <disk> <offset in MiB> <MiB>
@@ -62,6 +91,10 @@ run_parent() { # run_parent <module> <mgmtdev>
 	check "$p the disk has an id (GET_ID)" sh -c "[ -n \"\$(cat /sys/block/$disk/serial)\" ]"
 	check "$p dev del removes the disk" \
 		sh -c "vdpa dev del $DEV && ! [ -e /sys/block/$disk ]"
+	vdpa dev add name "$DEV" mgmtdev "$mgmt" && wait_for vdpa_blkdev_of "$DEV"
+	disk=$(vdpa_blkdev_of "$DEV")
+	check "$p dev del of a disk with a mounted file system and writes in flight completes" \
+		busy_del "$DEV" "$disk"
 	modprobe -r virtio_vdpa "$mod" 2>/dev/null
 }
 

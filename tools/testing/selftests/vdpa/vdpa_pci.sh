@@ -19,7 +19,7 @@ BLK=0000:00:12.0
 # Each parent is "module:pci driver name".
 PARENTS=${VDPA_PCI_PARENTS:-vdpa_rpci:vdpa_rpci vp_vdpa:vp-vdpa}
 DEV=ksft-pci0
-NTESTS=28
+NTESTS=30
 TMP=$(mktemp -d)
 
 ktap_print_header
@@ -87,6 +87,21 @@ run_parent() { # run_parent <module> <pci driver>
 		n=\$(fn_netdev $NET) && ip link set \$n up &&
 		'$DIR/vdpa_net_loop' \$n 52:54:00:72:76:11 60 1514 97 back $peer >/dev/null &&
 		vdpa dev del $DEV && modprobe -r virtio_vdpa"
+	# A name another parent's device has: the vDPA core refuses to register
+	# the device (EEXIST) after the parent created it; the function must not
+	# stay claimed by that device, which never existed.
+	if [ "$mod" = vdpa_rpci ]; then
+		check "$p a name already taken is refused, and the function stays free for the next add" bash -c "
+			modprobe vdpa_rsim && vdpa dev add name $DEV mgmtdev faux/vdpa_rsim_net || exit 1
+			vdpa dev add name $DEV mgmtdev pci/$NET 2>/dev/null; r=\$?
+			vdpa dev show $DEV | grep -q 'mgmtdev faux/vdpa_rsim_net'; other=\$?
+			vdpa dev del $DEV; modprobe -r vdpa_rsim
+			[ \$r != 0 ] && [ \$other = 0 ] || exit 1
+			vdpa dev add name $DEV mgmtdev pci/$NET && vdpa dev del $DEV"
+	else
+		# vp_vdpa keeps a dangling pointer after a failed add (see above).
+		ktap_test_skip "$p a name already taken is refused, and the function stays free for the next add (vp_vdpa: a failed add leaves a dangling pointer)"
+	fi
 	check "$p dev add succeeds" pci_dev_add "$DEV" "$NET"
 	if [ "$mod" = vdpa_rpci ]; then
 		check "$p a second device on the same function is refused" \
@@ -158,6 +173,18 @@ run_parent() { # run_parent <module> <pci driver>
 	else
 		ktap_test_skip "$p QEMU's device_del of a function under traffic ends cleanly (no hot-plug function or monitor relay)"
 		ktap_test_skip "$p device_add brings the function back, to virtio_pci (no hot-plug function or monitor relay)"
+	fi
+	# QEMU's modern-pio-notify=on adds a notification capability in an I/O
+	# BAR, listed before the memory one: the parent must kick through the
+	# memory one (a harness function with MAC 52:54:00:72:76:14 on the hub).
+	pio=$(fn_by_mac 52:54:00:72:76:14)
+	if [ -n "$pio" ]; then
+		check "$p a function with a notification capability in an I/O BAR too passes frames" bash -c "
+			pci_give $pio $drv && n=\$(vdpa_fn_up $DEV-pio $pio) || exit 1
+			'$DIR/vdpa_net_loop' \$n 52:54:00:72:76:11 60 600 90 back $peer >/dev/null; r=\$?
+			vdpa dev del $DEV-pio && pci_native $pio && exit \$r"
+	else
+		ktap_test_skip "$p a function with a notification capability in an I/O BAR too passes frames (no function with MAC 52:54:00:72:76:14 and modern-pio-notify=on)"
 	fi
 	vdpa dev del "$DEV" 2>/dev/null
 	check "$p unloading the module with a device present ends cleanly" bash -c "

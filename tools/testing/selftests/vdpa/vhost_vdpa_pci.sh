@@ -21,7 +21,7 @@ PEER=0000:00:11.0
 PARENTS=${VDPA_PCI_PARENTS:-vdpa_rpci:vdpa_rpci vp_vdpa:vp-vdpa}
 DEV=ksft-vpci0
 # vhost_vdpa_net's tests in wire mode, and this script's own.
-NPROG=30
+NPROG=36
 NTESTS=$((NPROG + 6))
 
 ktap_print_header
@@ -91,7 +91,7 @@ run_parent() { # run_parent <module> <pci driver>
 	node=/dev/$(vdpa_vhost_of "$DEV")
 	faults="$(iommu_faults 0x20000000) $(iommu_faults 0x40[01]) $(iommu_faults 0x)"
 	wait_for test -c "$node"
-	ktap_run_program $NPROG "$DIR/vhost_vdpa_net" "$node" "$p" "$peer"
+	VHOST_VDPA_PCI_BDF=$NET ktap_run_program $NPROG "$DIR/vhost_vdpa_net" "$node" "$p" "$peer"
 	check "$p: the IOMMU logged faults at the IOVA never mapped and in the invalidated memory" \
 		faults_logged $faults
 	check "$p: dev del removes the device" dev_del
