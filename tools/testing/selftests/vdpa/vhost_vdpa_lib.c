@@ -265,9 +265,11 @@ int setup(struct dev *d)
 		return r;
 	if (ioctl(d->fd, VHOST_SET_FEATURES, &d->features))
 		return -errno;
-	st |= VIRTIO_CONFIG_S_FEATURES_OK;
-	if ((r = set_status(d, st)))
-		return r;
+	if (!d->no_features_ok) {
+		st |= VIRTIO_CONFIG_S_FEATURES_OK;
+		if ((r = set_status(d, st)))
+			return r;
+	}
 	/* A reset puts every group back in address space 0. */
 	for (g = 0; g < MAX_GROUPS; g++) {
 		struct vhost_vring_state s = { g, d->group_asid[g] };

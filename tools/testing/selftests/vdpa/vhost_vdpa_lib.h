@@ -72,6 +72,11 @@ struct dev {
 	uint32_t mapped_asids;
 	/* The features setup negotiates. */
 	uint64_t features;
+	/*
+	 * For tests of a driver that breaks the rules: setup sets DRIVER_OK
+	 * without FEATURES_OK.
+	 */
+	int no_features_ok;
 };
 
 /*
