@@ -47,8 +47,9 @@ rvdpa_make_args() {
 # vhost_vdpa_pci.sh know: two virtio-net functions joined by a QEMU hub
 # (00:10.0 is given to a vDPA parent, 00:11.0 stays with virtio_pci as its
 # peer on the wire) and a virtio-blk function (00:12.0) backed by a scratch
-# image in $1, and a third virtio-net function on that hub behind a
-# hot-plug root port (QEMU id rvhpnet), which a test unplugs with device_del.
+# image in $1. On the same hub: a virtio-net function whose notification
+# capabilities include one in an I/O BAR (modern-pio-notify, 00:13.0), and
+# one behind a hot-plug root port (QEMU id rvhpnet), which a test unplugs with device_del.
 # A virtual Intel IOMMU (DMA remapping only) lets vhost_vdpa give
 # 00:10.0 an IOMMU domain of its own; that function alone goes through it
 # (iommu_platform), and has one page per doorbell (page-per-vq) so that
@@ -65,6 +66,8 @@ rvdpa_test_functions() { # rvdpa_test_functions <dir for the disk image>
 		"-device virtio-net-pci,netdev=rvh1,disable-legacy=on,addr=0x11,mac=52:54:00:72:76:11" \
 		"-drive file=$img,if=none,id=rvd0,format=raw,cache=unsafe" \
 		"-device virtio-blk-pci,drive=rvd0,disable-legacy=on,addr=0x12" \
+		"-netdev hubport,id=rvh4,hubid=7" \
+		"-device virtio-net-pci,netdev=rvh4,disable-legacy=on,addr=0x13,mac=52:54:00:72:76:14,modern-pio-notify=on" \
 		"-device pcie-root-port,id=rvhp,chassis=10" \
 		"-netdev hubport,id=rvh3,hubid=7" \
 		"-device virtio-net-pci,bus=rvhp,netdev=rvh3,id=rvhpnet,disable-legacy=on,mac=52:54:00:72:76:13"
