@@ -1,0 +1,180 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Unbinding virtio_vdpa from a device under traffic, many times: each unbind
+# resets the device and frees the virtqueues whose callbacks the parent fires
+# as it completes buffers, so a parent that calls a callback after the reset
+# that cleared it touches freed memory. Per parent (the sample rust_vdpa_sink,
+# which completes from a work item; our simulator, net and blk; the C one as
+# the reference), a flood of frames or reads runs while virtio_vdpa is
+# unbound and bound again RACE_ROUNDS times: every unbind and bind must end
+# within 20 s, the netdev or disk must come back each time, and the device
+# must work afterwards. A use after free shows as a splat in the kernel log,
+# which fails the run (and KASAN, in the debug flavour, sees the smaller ones).
+. "$(dirname "$0")/lib.sh"
+
+PARENTS=${VDPA_RACE_PARENTS:-rust_vdpa_sink:faux/rust_vdpa_sink:net vdpa_rsim:faux/vdpa_rsim_net:net vdpa_sim_net:vdpasim_net:net vdpa_rsim:faux/vdpa_rsim_blk:blk vdpa_sim_blk:vdpasim_blk:blk}
+ROUNDS=${RACE_ROUNDS:-30}
+DEV=ksft-race0
+MAC=02:52:56:11:22:66
+NTESTS=4
+
+ktap_print_header
+vdpa_require "root" test "$(id -u)" = 0
+vdpa_require "the vdpa tool (iproute2)" vdpa help
+vdpa_require "python3" python3 -c ''
+set -- $PARENTS
+ktap_set_plan $((NTESTS * $#))
+
+flood_pid=
+stop_flood() {
+	[ -n "$flood_pid" ] && kill "$flood_pid" 2>/dev/null && wait "$flood_pid" 2>/dev/null
+	flood_pid=
+}
+cleanup() {
+	stop_flood
+	vdpa dev del "$DEV" 2>/dev/null
+}
+trap cleanup EXIT
+
+# Runs a command in the background and waits up to $1 seconds for it: a
+# command stuck in the kernel (D state) cannot be killed, so no `timeout`.
+bounded() { # bounded <seconds> <command...>
+	local secs=$1 pid i
+	shift
+	"$@" &
+	pid=$!
+	for i in $(seq $((secs * 5))); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.2
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		echo "still running after $secs s: $*"
+		return 1
+	fi
+	wait "$pid"
+}
+
+sysfs_write() { echo "$1" > "$2"; }
+
+# The netdev or disk the device has under virtio_vdpa.
+dev_node() { # dev_node <net|blk>
+	if [ "$1" = net ]; then vdpa_netdev_of "$DEV"; else vdpa_blkdev_of "$DEV"; fi
+}
+
+# Sends broadcast frames on whatever netdev the device has, as fast as it
+# can, until killed; prints how many were sent when it ends.
+net_flood() {
+	exec python3 -c '
+import glob, signal, socket, subprocess, sys, time
+dev, sent = sys.argv[1], 0
+def done(*_):
+    print(sent)
+    sys.exit(0)
+signal.signal(signal.SIGTERM, done)
+frame = b"\xff" * 6 + b"\x02\x11\x22\x33\x44\x55\x88\xb5" + bytes(986)
+while True:
+    names = glob.glob("/sys/bus/vdpa/devices/%s/virtio*/net/*" % dev)
+    if not names:
+        time.sleep(0.01)
+        continue
+    name = names[0].rsplit("/", 1)[1]
+    subprocess.run(["ip", "link", "set", name, "up"], stderr=subprocess.DEVNULL)
+    try:
+        s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+        s.bind((name, 0))
+        while True:
+            s.send(frame)
+            sent += 1
+    except OSError:
+        time.sleep(0.01)
+' "$DEV"
+}
+
+# Reads the disk the device has with direct I/O until killed; prints how
+# many 64 KiB reads completed.
+blk_flood() {
+	local n=0 b
+	trap 'echo $n; exit 0' TERM
+	while :; do
+		b=$(vdpa_blkdev_of "$DEV") &&
+			dd if="/dev/$b" of=/dev/null bs=64k count=16 iflag=direct 2>/dev/null &&
+			n=$((n + 16))
+		sleep 0.01
+	done
+}
+
+# Unbinds virtio_vdpa and binds it again $ROUNDS times under the flood.
+race() { # race <net|blk>
+	local i
+	for i in $(seq "$ROUNDS"); do
+		wait_for dev_node "$1" || { echo "round $i: no $1 node after the bind"; return 1; }
+		sleep "0.$((RANDOM % 4))"
+		bounded 20 sysfs_write "$DEV" /sys/bus/vdpa/drivers/virtio_vdpa/unbind ||
+			{ echo "round $i: unbind"; return 1; }
+		bounded 20 sysfs_write "$DEV" /sys/bus/vdpa/drivers/virtio_vdpa/bind ||
+			{ echo "round $i: bind"; return 1; }
+	done
+	wait_for dev_node "$1"
+}
+
+sink_frames() {
+	vdpa dev vstats show "$DEV" qidx 1 | grep -o "frames swallowed [0-9]*" | awk '{print $NF}'
+}
+
+# The device works after the race: frames loop back (the simulators), the
+# sink counts what it is sent, a disk reads back what was written.
+works() { # works <module> <net|blk>
+	local n before after
+	n=$(dev_node "$2") || return 1
+	if [ "$2" = blk ]; then
+		head -c 1M /dev/urandom > /tmp/race.in &&
+			dd if=/tmp/race.in of="/dev/$n" bs=64k oflag=direct 2>/dev/null &&
+			dd if="/dev/$n" of=/tmp/race.out bs=64k count=16 iflag=direct 2>/dev/null &&
+			cmp /tmp/race.in /tmp/race.out
+		return
+	fi
+	ip link set "$n" up || return 1
+	if [ "$1" = rust_vdpa_sink ]; then
+		before=$(sink_frames)
+		"$DIR/vdpa_net_loop" "$n" ff:ff:ff:ff:ff:ff 60 600 60 none >/dev/null
+		after=$(sink_frames)
+		echo "swallowed: ${before:-?} -> ${after:-?}"
+		[ "$((${after:-0} - ${before:-0}))" -ge 10 ]
+	else
+		"$DIR/vdpa_net_loop" "$n" "$MAC" 60 1514 97 back
+	fi
+}
+
+for parent in "$@"; do
+	IFS=: read -r mod mgmt kind <<< "$parent"
+	p="$mod $kind:"
+	mgmt_of=$mgmt
+	modprobe -r virtio_vdpa vhost_vdpa 2>/dev/null
+	if ! modprobe "$mod" 2>/dev/null; then
+		for i in $(seq $NTESTS); do ktap_test_skip "$p module $mod is not available"; done
+		continue
+	fi
+	modprobe virtio_vdpa
+	mac=
+	[ "$kind" = net ] && [ "$mod" != rust_vdpa_sink ] && mac="mac $MAC"
+	if ! vdpa dev add name "$DEV" mgmtdev "$mgmt_of" $mac || ! wait_for dev_node "$kind"; then
+		for i in $(seq $NTESTS); do ktap_test_fail "$p the device could not be made"; done
+		vdpa dev del "$DEV" 2>/dev/null
+		modprobe -r virtio_vdpa "$mod" 2>/dev/null
+		continue
+	fi
+	out=/tmp/race.flood
+	if [ "$kind" = net ]; then net_flood > "$out" & else blk_flood > "$out" & fi
+	flood_pid=$!
+	check "$p $ROUNDS unbinds and binds of virtio_vdpa under traffic each end in time, the $kind node back each time" race "$kind"
+	stop_flood
+	unit="frames sent"
+	[ "$kind" = blk ] && unit="64 KiB blocks read"
+	check "$p the flood went on during the race ($(cat "$out" 2>/dev/null || echo ?) $unit)" \
+		test "$(cat "$out" 2>/dev/null || echo 0)" -gt 0
+	check "$p the device works after the race" works "$mod" "$kind"
+	check "$p dev del and unload end in time" \
+		bounded 30 sh -c "vdpa dev del $DEV && modprobe -r virtio_vdpa $mod"
+done
+ktap_finished
