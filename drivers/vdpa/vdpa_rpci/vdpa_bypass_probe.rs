@@ -87,6 +87,7 @@ struct Probe {
 #[vtable]
 impl MiscDevice for Probe {
     type Ptr = Pin<KBox<Self>>;
+    const OWNER: &'static ThisModule = &THIS_MODULE;
 
     fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Pin<KBox<Self>>> {
         let seen = Arc::new(

@@ -110,9 +110,11 @@ struct Function {
     config_vector: Arc<Vector>,
     device_id: u32,
     vendor_id: u32,
-    /// The largest queue size offered for every queue: the smallest of
-    /// their maxima, read after a reset at probe (the register reads back
-    /// what a driver set later).
+    /// The largest of the queues' maxima, read after a reset at probe (the
+    /// register reads back what a driver set later). vhost-vdpa refuses any
+    /// size above this for every queue, so it may not be smaller than a data
+    /// queue's own maximum (vp_vdpa gives queue 0's); each queue's own limit
+    /// is `get_vq_size`, and `set_vq_num` refuses a size beyond it.
     num_max: u16,
     /// What the function offers.
     features: u64,
@@ -507,7 +509,7 @@ impl pci::Driver for Driver {
                 .iter()
                 .copied()
                 .filter(|&m| m != 0)
-                .min()
+                .max()
                 .unwrap_or(QUEUE_MAX);
             // One vector per queue and one for config changes.
             let want = u32::from(nvqs) + 1;

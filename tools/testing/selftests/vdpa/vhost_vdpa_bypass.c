@@ -93,7 +93,7 @@ int main(int argc, char **argv)
 	for (q = 0; q < 2; q++)
 		irq[q] = msix_irq(bdf, q);
 	result(!r && irq[0] > 0 && irq[1] > 0 && irq[0] != irq[1],
-	       "setup to DRIVER_OK; queues 0 and 1 have MSI-X IRQs %d and %d", irq[0], irq[1]);
+	       "setup to DRIVER_OK (%d); queues 0 and 1 have MSI-X IRQs %d and %d", r, irq[0], irq[1]);
 
 	/* A consumer on each call eventfd finds its queue's producer. */
 	for (q = 0; q < 2; q++)

@@ -949,6 +949,16 @@ int main(int argc, char **argv)
 			int got, rsent = 0, rback;
 
 			make_frame(fr, 60, 500 + c);
+			/*
+			 * INDIRECT with NEXT breaks a rule of the driver (2.7.5.3.1):
+			 * a function given to a parent walks its rings itself, and
+			 * QEMU's sends the table's frame. Only vringh's walk is ours.
+			 */
+			if (wire && c == 4) {
+				skip("a PCI function walks its own rings; QEMU's follows the table",
+				     "%s delivers nothing", what[c]);
+				continue;
+			}
 			switch (c) {
 			case 0:
 				bad[0].flags = VRING_DESC_F_NEXT;
