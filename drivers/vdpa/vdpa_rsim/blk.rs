@@ -2,8 +2,10 @@
 
 //! The simulated block device: a RAM disk of 128 MiB per device, with read,
 //! write, flush, get-id, discard and write-zeroes. Every request is checked
-//! against the disk's capacity and its own descriptor sizes; a bad one gets
-//! an error status, never an access outside the disk.
+//! against the disk's capacity, its own descriptor sizes and the limits the
+//! config space advertises; a bad one gets an error status, never an access
+//! outside the disk. A worker run handles a bounded amount of work (the
+//! device lock is held throughout) and requeues itself for the rest.
 
 use crate::sim::{
     self,
@@ -49,8 +51,25 @@ pub(crate) const FEATURES: u64 = sim::COMMON_FEATURES
 const SECTOR: usize = 512;
 /// The capacity, in sectors (128 MiB).
 const CAPACITY: u64 = 0x40000;
+/// The largest data segment (`size_max`, advertised with `VIRTIO_BLK_F_SIZE_MAX`).
 const SIZE_MAX: u32 = 4096;
+/// The most data segments in a request (`seg_max`, `VIRTIO_BLK_F_SEG_MAX`).
 const SEG_MAX: u32 = 32;
+/// The most data bytes a read or write carries: `seg_max` segments of
+/// `size_max` bytes (128 KiB). The driver keeps to it, as Linux's
+/// virtio_blk does (it sets its queue's segment limits from the two); the
+/// device fails a larger request with `VIRTIO_BLK_S_IOERR`, however the
+/// bytes are laid out in descriptors (`VIRTIO_F_ANY_LAYOUT`).
+const REQ_MAX: usize = SIZE_MAX as usize * SEG_MAX as usize;
+/// The most sectors a write-zeroes clears (1 MiB), advertised as
+/// `max_write_zeroes_sectors`; more gets `VIRTIO_BLK_S_IOERR`.
+const MAX_WRITE_ZEROES_SECTORS: u32 = 2048;
+/// The most requests a worker run handles.
+const BUDGET: u32 = 16;
+/// The most bytes a worker run copies or clears before it requeues itself
+/// (at most a request more than this, 128 KiB or 1 MiB: every request is
+/// bounded).
+const RUN_BYTES: usize = 1 << 20;
 
 const T_IN: u32 = 0;
 const T_OUT: u32 = 1;
@@ -76,6 +95,15 @@ pub(crate) struct BlkState {
 pub(crate) struct Blk;
 
 impl Blk {
+    /// Returns the byte range of a read or write of `len` bytes at `sector`,
+    /// if it is inside the disk and not larger than [`REQ_MAX`].
+    fn data_range(sector: u64, len: usize) -> Option<core::ops::Range<usize>> {
+        if len > REQ_MAX {
+            return None;
+        }
+        Self::range(sector, len)
+    }
+
     /// Returns the byte range of `len` bytes at `sector`, if it is inside
     /// the disk.
     fn range(sector: u64, len: usize) -> Option<core::ops::Range<usize>> {
@@ -84,26 +112,29 @@ impl Blk {
         (end <= CAPACITY as usize * SECTOR).then_some(start..end)
     }
 
-    /// Handles one request. Returns false when the queue has nothing (more)
-    /// to do until the driver kicks it.
-    fn handle_one(core: &mut Core<Self>) -> bool {
+    /// Handles one request. Returns the number of bytes it copied or
+    /// cleared, or `None` when the queue has nothing (more) to do until the
+    /// driver kicks it.
+    fn handle_one(core: &mut Core<Self>) -> Option<usize> {
         let vq = &mut core.vqs[0];
         let disk = &mut core.dev.disk;
-        let head = match vq.ring.getdesc(&mut vq.riov, &mut vq.wiov, GFP_KERNEL) {
+        // Not `GFP_KERNEL`: this may be the I/O that memory reclaim waits
+        // for (a file system or swap on the disk, through virtio_vdpa).
+        let head = match vq.ring.getdesc(&mut vq.riov, &mut vq.wiov, GFP_NOIO) {
             Ok(Some(head)) => head,
             // A malformed chain stops the queue, as it would stop a device.
-            Ok(None) | Err(_) => return false,
+            Ok(None) | Err(_) => return None,
         };
         // A request has a 16-byte header to read and a status byte to write.
         let (out_len, in_len) = (vq.riov.len(), vq.wiov.len());
         if out_len < 16 || in_len < 1 {
             vq.complete(head, 0);
-            return true;
+            return Some(0);
         }
         let mut hdr = [0u8; 16];
         if vq.ring.pull(&mut vq.riov, &mut hdr) != Ok(16) {
             vq.complete(head, 0);
-            return true;
+            return Some(0);
         }
         let ty = u32::from_le_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]);
         let mut sector_bytes = [0u8; 8];
@@ -111,20 +142,28 @@ impl Blk {
         let sector = u64::from_le_bytes(sector_bytes);
         let to_pull = out_len - 16;
         let to_push = in_len - 1;
+        // The bytes copied or cleared, for the run's budget.
+        let mut work = 0;
 
         let status = match ty {
-            T_IN => match Self::range(sector, to_push) {
-                Some(r) => match vq.ring.push(&mut vq.wiov, &disk[r]) {
-                    Ok(n) if n == to_push => S_OK,
-                    _ => S_IOERR,
-                },
+            T_IN => match Self::data_range(sector, to_push) {
+                Some(r) => {
+                    work = to_push;
+                    match vq.ring.push(&mut vq.wiov, &disk[r]) {
+                        Ok(n) if n == to_push => S_OK,
+                        _ => S_IOERR,
+                    }
+                }
                 None => S_IOERR,
             },
-            T_OUT => match Self::range(sector, to_pull) {
-                Some(r) => match vq.ring.pull(&mut vq.riov, &mut disk[r]) {
-                    Ok(n) if n == to_pull => S_OK,
-                    _ => S_IOERR,
-                },
+            T_OUT => match Self::data_range(sector, to_pull) {
+                Some(r) => {
+                    work = to_pull;
+                    match vq.ring.pull(&mut vq.riov, &mut disk[r]) {
+                        Ok(n) if n == to_pull => S_OK,
+                        _ => S_IOERR,
+                    }
+                }
                 None => S_IOERR,
             },
             T_FLUSH if sector == 0 => S_OK,
@@ -152,10 +191,13 @@ impl Blk {
                     };
                     if flags & !allowed != 0 {
                         S_UNSUPP
+                    } else if ty == T_WRITE_ZEROES && num > MAX_WRITE_ZEROES_SECTORS {
+                        S_IOERR
                     } else {
                         match Self::range(start, num as usize * SECTOR) {
                             Some(r) => {
                                 if ty == T_WRITE_ZEROES {
+                                    work = r.len();
                                     disk[r].fill(0);
                                 }
                                 S_OK
@@ -180,7 +222,7 @@ impl Blk {
             _ => data,
         };
         vq.complete(head, written as u32);
-        true
+        Some(work)
     }
 }
 
@@ -205,7 +247,7 @@ impl DeviceType for Blk {
         put(36, &u32::MAX.to_le_bytes());
         put(40, &1u32.to_le_bytes());
         put(44, &(SECTOR as u32).to_le_bytes());
-        put(48, &u32::MAX.to_le_bytes());
+        put(48, &MAX_WRITE_ZEROES_SECTORS.to_le_bytes());
         put(52, &1u32.to_le_bytes());
     }
 
@@ -213,9 +255,14 @@ impl DeviceType for Blk {
         if !core.vqs[0].ready {
             return false;
         }
-        for _ in 0..sim::BUDGET {
-            if !Self::handle_one(core) {
-                return false;
+        let mut bytes = 0;
+        for _ in 0..BUDGET {
+            match Self::handle_one(core) {
+                None => return false,
+                Some(n) => bytes += n,
+            }
+            if bytes >= RUN_BYTES {
+                break;
             }
         }
         true

@@ -93,19 +93,21 @@ impl Net {
         dst[0] & 1 != 0 || dst == state.mac
     }
 
-    fn handle_cvq(core: &mut Core<Self>) {
+    /// Handles at most [`sim::BUDGET`] commands of the control queue.
+    /// Returns true when the budget ran out, with commands perhaps left.
+    fn handle_cvq(core: &mut Core<Self>) -> bool {
         if core.features & F_CTRL_VQ == 0 || !core.vqs[CVQ].ready {
-            return;
+            return false;
         }
         let core = &mut *core;
         for _ in 0..sim::BUDGET {
             let vq = &mut core.vqs[CVQ];
             let head = match vq.ring.getdesc(&mut vq.riov, &mut vq.wiov, GFP_KERNEL) {
                 Ok(Some(head)) => head,
-                Ok(None) => break,
+                Ok(None) => return false,
                 Err(_) => {
                     core.dev.stats.cvq_errors += 1;
-                    break;
+                    return false;
                 }
             };
             core.dev.stats.cvq_requests += 1;
@@ -127,6 +129,7 @@ impl Net {
             let written = vq.ring.push(&mut vq.wiov, &[ack]).unwrap_or(0);
             vq.complete(head, written as u32);
         }
+        true
     }
 
     /// Moves one frame from TX to RX. Returns false when there is nothing to
@@ -252,13 +255,14 @@ impl DeviceType for Net {
     }
 
     fn process(core: &mut Core<Self>) -> bool {
-        Self::handle_cvq(core);
+        // Each queue has its own budget; either one spent means another run.
+        let cvq_more = Self::handle_cvq(core);
         if !core.vqs[RXQ].ready || !core.vqs[TXQ].ready {
-            return false;
+            return cvq_more;
         }
         for _ in 0..sim::BUDGET {
             if !Self::loop_one(core) {
-                return false;
+                return cvq_more;
             }
         }
         true

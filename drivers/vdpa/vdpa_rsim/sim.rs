@@ -5,7 +5,7 @@
 //! does with its queues.
 
 use kernel::{
-    new_mutex, new_work,
+    new_mutex, new_work, pr_warn_ratelimited,
     prelude::*,
     sync::{
         Arc,
@@ -58,7 +58,8 @@ const QUEUE_MAX: u16 = 256;
 const QUEUE_ALIGN: u32 = 4096;
 /// The largest config space of a device type.
 const MAX_CONFIG: usize = 128;
-/// How many descriptor chains one worker run handles before it requeues.
+/// How many descriptor chains of one queue a worker run of a net device
+/// handles before it requeues itself (at most one MTU of 9000 bytes each).
 pub(crate) const BUDGET: u32 = 128;
 
 /// What a device type (net, blk) adds to the core.
@@ -89,8 +90,10 @@ pub(crate) trait DeviceType: Sized + Send + Sync + 'static {
     /// updated with the new bytes).
     fn write_config(_state: &mut Self::State, _config: &[u8]) {}
 
-    /// Processes the virtqueues for at most [`BUDGET`] chains per queue.
-    /// Returns true if work may be left, to run again.
+    /// Processes the virtqueues for a bounded amount of work (the device
+    /// lock is held throughout). Returns true if work may be left: the
+    /// worker then queues itself again, so that what is left is handled
+    /// without a new kick, after the other devices' workers had their turn.
     fn process(core: &mut Core<Self>) -> bool;
 
     /// Fills the vendor statistics of a virtqueue.
@@ -427,7 +430,8 @@ impl<D: DeviceType> vdpa::Driver for Sim<D> {
                 vq.ready = true;
             }
             Err(_) => {
-                pr_warn!("queue {} not enabled: bad size {}\n", idx, vq.num);
+                // The driver (a guest, through vhost-vdpa) does this at will.
+                pr_warn_ratelimited!("queue {} not enabled: bad size {}\n", idx, vq.num);
             }
         }
     }
@@ -658,6 +662,17 @@ impl MgmtCommon {
         if features & !supported != 0 {
             return Err(EINVAL);
         }
+        // The device reaches memory through its IOTLB only, and
+        // `set_driver_features` refuses a driver without this feature: a
+        // device that does not offer it could never be driven.
+        if features & F_ACCESS_PLATFORM == 0 {
+            pr_warn_ratelimited!(
+                "{}: device_features {:#x} lack VIRTIO_F_ACCESS_PLATFORM (bit 33), which the simulator needs\n",
+                name,
+                features
+            );
+            return Err(EINVAL);
+        }
         let data = Sim::new(SimConfig {
             features,
             max_iotlb_entries: self.max_iotlb_entries,
@@ -680,9 +695,17 @@ impl MgmtCommon {
 }
 
 /// Creates the per-module workqueue the simulated devices' workers run on.
+///
+/// It has a rescuer (`WQ_MEM_RECLAIM`): a block device's requests may be
+/// what memory reclaim waits for, so its worker must run even when no new
+/// worker thread can be created for want of memory.
 pub(crate) fn new_queue() -> Result<Arc<OwnedQueue>> {
     Ok(Arc::new(
-        OwnedQueue::new(c"vdpa_rsim", workqueue::flags::UNBOUND, 0)?,
+        OwnedQueue::new(
+            c"vdpa_rsim",
+            workqueue::flags::UNBOUND | workqueue::flags::MEM_RECLAIM,
+            0,
+        )?,
         GFP_KERNEL,
     )?)
 }

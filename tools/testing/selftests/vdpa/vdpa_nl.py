@@ -7,7 +7,8 @@ installed iproute2 `vdpa` tool may not pass (bookworm's 6.1 has no
 Usage: vdpa_nl.py dev-add BUS DEVNAME NAME FEATURES
   Creates vDPA device NAME on management device BUS/DEVNAME offering the
   features FEATURES (a number, 0x... accepted). Exits 0 when the kernel
-  accepted it; otherwise prints the errno's name and exits 1.
+  accepted it; otherwise prints the errno's name and exits 1. BUS "-" is
+  a management device on no bus (the C simulators' root devices).
 """
 
 import errno
@@ -85,7 +86,7 @@ def main(argv):
     try:
         fam = family_id(sock, "vdpa")
         request(sock, fam, VDPA_CMD_DEV_NEW, [
-            string(VDPA_ATTR_MGMTDEV_BUS_NAME, bus),
+            string(VDPA_ATTR_MGMTDEV_BUS_NAME, bus) if bus != "-" else b"",
             string(VDPA_ATTR_MGMTDEV_DEV_NAME, devname),
             string(VDPA_ATTR_DEV_NAME, name),
             attr(VDPA_ATTR_DEV_FEATURES, struct.pack("=Q", features)),

@@ -16,6 +16,15 @@
  * end must fail with VIRTIO_BLK_S_IOERR, the write leaving the last sector
  * as it was; GET_ID must return a 20-byte id and FLUSH must succeed.
  *
+ * The limits the config space advertises hold: a request of seg_max x
+ * size_max bytes reads back, one sector more gets VIRTIO_BLK_S_IOERR (the C
+ * simulator compares sectors with that number of bytes: the script has the
+ * test skipped there, VHOST_VDPA_SKIP_SIZE giving the reason), a write-zeroes
+ * of max_write_zeroes_sectors clears them and one sector more gets IOERR
+ * (skipped when that maximum is not below the capacity). Requests posted
+ * with a single kick, many more than a device handles at a time, must all
+ * complete with their data.
+ *
  * An unknown request type must fail. The virtio spec asks for
  * VIRTIO_BLK_S_UNSUPP, which the Rust simulator (vdpa_rsim) returns; the C
  * one (vdpa_sim_blk) returns VIRTIO_BLK_S_IOERR. Both are accepted, and the
@@ -35,6 +44,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <linux/virtio_blk.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +53,7 @@
 
 #include "vhost_vdpa_lib.h"
 
-#define NTESTS 16
+#define NTESTS 20
 #define MEM_SIZE (1u << 20)
 #define IOVA_BASE 0x40000000ull
 #define SECTOR 512
@@ -51,15 +61,26 @@
 #define IO_SECTORS (IO_SIZE / SECTOR)
 #define FEATURES (1ull << VIRTIO_F_VERSION_1 | 1ull << VIRTIO_F_ACCESS_PLATFORM | \
 		  1ull << VIRTIO_BLK_F_FLUSH)
+/* Features negotiated when the device offers them, for the limits tests. */
+#define LIMIT_FEATURES (1ull << VIRTIO_BLK_F_SIZE_MAX | 1ull << VIRTIO_BLK_F_SEG_MAX | \
+			1ull << VIRTIO_BLK_F_WRITE_ZEROES)
 /* An unknown request type. */
 #define T_UNKNOWN 200
+/* The most one-sector reads posted with one kick (three descriptors each). */
+#define BURST 80
 
-/* The memory: the ring, then the request header and status, then buffers. */
+/*
+ * The memory: the ring, then the request header and status, the headers and
+ * status bytes of a burst of requests, then buffers.
+ */
 static uint8_t *mem;
 #define HDR (mem + 16 * 1024)
 #define STATUS (mem + 16 * 1024 + 256)
+#define BURST_HDR (mem + 32 * 1024)
+#define BURST_STATUS (mem + 48 * 1024)
 #define WBUF (mem + 64 * 1024)
 #define RBUF (mem + 192 * 1024)
+#define BUF_END (mem + MEM_SIZE)
 
 static uint64_t capacity;
 
@@ -151,6 +172,141 @@ static const char *status_name(int s)
 	}
 }
 
+/* A le32 field of the config space, or 0 when it cannot be read. */
+static uint32_t config32(struct dev *d, uint32_t off)
+{
+	uint32_t v = 0;
+
+	return get_config(d, off, &v, sizeof(v)) ? 0 : le32toh(v);
+}
+
+/*
+ * The request size limits of the config space: a request of seg_max x
+ * size_max bytes of data works, and one sector more gets IOERR.
+ */
+static void size_limits(struct dev *d)
+{
+	uint64_t want = 1ull << VIRTIO_BLK_F_SIZE_MAX | 1ull << VIRTIO_BLK_F_SEG_MAX;
+	uint32_t size_max = config32(d, offsetof(struct virtio_blk_config, size_max));
+	uint32_t seg_max = config32(d, offsetof(struct virtio_blk_config, seg_max));
+	uint64_t max = (uint64_t)size_max * seg_max;
+	const char *why = getenv("VHOST_VDPA_SKIP_SIZE");
+	int s, used;
+
+	if ((d->features & want) != want || !max || max % SECTOR ||
+	    max + SECTOR > (uint64_t)(BUF_END - RBUF) || WBUF + max > RBUF) {
+		skip("no SIZE_MAX and SEG_MAX, or limits this program cannot test",
+		     "a request of seg_max x size_max bytes reads back");
+		skip("no SIZE_MAX and SEG_MAX, or limits this program cannot test",
+		     "a request of seg_max x size_max bytes and a sector gets IOERR");
+		return;
+	}
+	result(round_trip(d, 4096, max, 5),
+	       "a request of seg_max %u x size_max %u = %llu bytes reads back", seg_max, size_max,
+	       (unsigned long long)max);
+	if (why && *why) {
+		skip(why, "a read of %llu bytes gets IOERR", (unsigned long long)max + SECTOR);
+		return;
+	}
+	s = request(d, VIRTIO_BLK_T_IN, 4096, RBUF, max + SECTOR, &used);
+	result(s == VIRTIO_BLK_S_IOERR && used == 1,
+	       "a read of %llu bytes, a sector more than seg_max x size_max: %s (used length %d)",
+	       (unsigned long long)max + SECTOR, status_name(s), used);
+}
+
+/*
+ * A write-zeroes of max_write_zeroes_sectors from sector 0 clears them and
+ * not the sector after them (a pattern is written on both sides of that
+ * end); one sector more gets IOERR.
+ */
+static void write_zeroes_limit(struct dev *d)
+{
+	uint32_t max = config32(d, offsetof(struct virtio_blk_config, max_write_zeroes_sectors));
+	struct virtio_blk_discard_write_zeroes *wz = (void *)WBUF;
+	static uint8_t zero[SECTOR];
+	uint8_t after[SECTOR];
+	int s1, s2, rs, used, ru;
+
+	if (!(d->features & 1ull << VIRTIO_BLK_F_WRITE_ZEROES) || !max || max >= capacity) {
+		skip(d->features & 1ull << VIRTIO_BLK_F_WRITE_ZEROES ?
+			     "max_write_zeroes_sectors is not below the capacity" :
+			     "the device offers no WRITE_ZEROES",
+		     "a write-zeroes of a sector more than max_write_zeroes_sectors gets IOERR");
+		return;
+	}
+	if (!round_trip(d, max - 1, 2 * SECTOR, 7)) {
+		result(0, "a write-zeroes of max_write_zeroes_sectors %u: the pattern cannot be written",
+		       max);
+		return;
+	}
+	memcpy(after, WBUF + SECTOR, SECTOR);
+	*wz = (struct virtio_blk_discard_write_zeroes){ .sector = htole64(0),
+							.num_sectors = htole32(max) };
+	s1 = request(d, VIRTIO_BLK_T_WRITE_ZEROES, 0, WBUF, sizeof(*wz), &used);
+	memset(RBUF, 0xff, 2 * SECTOR);
+	rs = request(d, VIRTIO_BLK_T_IN, max - 1, RBUF, 2 * SECTOR, &ru);
+	rs = rs == VIRTIO_BLK_S_OK && !memcmp(RBUF, zero, SECTOR) &&
+	     !memcmp(RBUF + SECTOR, after, SECTOR);
+	wz->num_sectors = htole32(max + 1);
+	s2 = request(d, VIRTIO_BLK_T_WRITE_ZEROES, 0, WBUF, sizeof(*wz), &used);
+	result(s1 == VIRTIO_BLK_S_OK && rs && s2 == VIRTIO_BLK_S_IOERR,
+	       "a write-zeroes of max_write_zeroes_sectors %u: %s, sectors %u and %u %s; of %u: %s",
+	       max, status_name(s1), max - 1, max, rs ? "read zeroes and the pattern" : "do not",
+	       max + 1, status_name(s2));
+}
+
+/*
+ * Posts n one-sector reads of sectors first.. with a single kick (a device
+ * handles only so many at a time, and must go on by itself), and checks
+ * that they all complete with the data written there.
+ */
+static void burst(struct dev *d, uint64_t first)
+{
+	struct ring *r = &d->rings[0];
+	int n = r->num / 3 < BURST ? r->num / 3 : BURST, i, done = 0, good = 0;
+	uint64_t one = 1;
+
+	if (!round_trip(d, first, n * SECTOR, 6)) {
+		result(0, "%d one-sector reads with one kick: the data cannot be written", n);
+		return;
+	}
+	memset(RBUF, 0, n * SECTOR);
+	for (i = 0; i < n; i++) {
+		struct virtio_blk_outhdr *h = (void *)(BURST_HDR + i * sizeof(*h));
+
+		*h = (struct virtio_blk_outhdr){ .type = htole32(VIRTIO_BLK_T_IN),
+						 .sector = htole64(first + i) };
+		BURST_STATUS[i] = 0xff;
+		r->desc[3 * i] = (struct vring_desc){ iova(d, h), sizeof(*h), VRING_DESC_F_NEXT,
+						      3 * i + 1 };
+		r->desc[3 * i + 1] = (struct vring_desc){ iova(d, RBUF + i * SECTOR), SECTOR,
+							  VRING_DESC_F_NEXT | VRING_DESC_F_WRITE,
+							  3 * i + 2 };
+		r->desc[3 * i + 2] = (struct vring_desc){ iova(d, BURST_STATUS + i), 1,
+							  VRING_DESC_F_WRITE, 0 };
+		r->avail->ring[(uint16_t)(r->avail_idx + i) % r->num] = 3 * i;
+	}
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	r->avail_idx += n;
+	r->avail->idx = r->avail_idx;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (write(r->kick, &one, sizeof(one)) != sizeof(one))
+		perror("kick");
+	for (i = 0; i < n; i++) {
+		uint16_t id;
+		int used = wait_used(d, 0, 2000, &id);
+
+		if (used < 0)
+			break;
+		done++;
+		good += used == SECTOR + 1 && id % 3 == 0 && id < 3 * n &&
+			BURST_STATUS[id / 3] == VIRTIO_BLK_S_OK;
+	}
+	result(done == n && good == n && !memcmp(RBUF, WBUF, n * SECTOR),
+	       "%d one-sector reads posted with one kick: %d completed, %d with OK and a full sector, the data %s",
+	       n, done, good, memcmp(RBUF, WBUF, n * SECTOR) ? "differs" : "is the same");
+}
+
 /*
  * Posts a malformed request, then resets, sets the device up again and
  * checks a round trip. Passes when the request completed with nothing
@@ -192,6 +348,7 @@ int main(int argc, char **argv)
 	d.features = f & FEATURES;
 	result(!r && bf && d.features == FEATURES,
 	       "IOTLB v2 messages; the device offers VERSION_1, ACCESS_PLATFORM, FLUSH");
+	d.features |= f & LIMIT_FEATURES;
 
 	r = setup(&d);
 	result(!r, "setup up to DRIVER_OK (%d)", r);
@@ -238,6 +395,10 @@ int main(int argc, char **argv)
 	s = request(&d, T_UNKNOWN, 0, NULL, 0, &used);
 	result((s == VIRTIO_BLK_S_UNSUPP || s == VIRTIO_BLK_S_IOERR) && used == 1,
 	       "an unknown request type %d: %s", T_UNKNOWN, status_name(s));
+
+	size_limits(&d);
+	write_zeroes_limit(&d);
+	burst(&d, capacity / 4);
 
 	/*
 	 * A read of two sectors whose second data descriptor is past the

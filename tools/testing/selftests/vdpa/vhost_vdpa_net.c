@@ -27,11 +27,15 @@
  * descriptor) must deliver nothing and leave
  * a device that works again after a reset. A MAC address set through the
  * control queue must be acked, read back from the config space, and filter
- * the frames: the new address is delivered, the old one is not. With the
+ * the frames: the new address is delivered, the old one is not. Commands
+ * posted with a single kick, as many as the control queue holds (more than
+ * a device handles at a time), must all complete. With the
  * memory unmapped nothing is delivered, and with address space 1 unmapped a
  * control command is not completed even though its memory is mapped, at the
  * same IOVAs, in address space 0 (the device must not reach another address
- * space's memory). Output is KTAP; PREFIX starts each test name.
+ * space's memory). A thousand enables of a queue that has no size, which
+ * the device refuses, must not flood the kernel log (at most 20 lines; the
+ * loopback only). Output is KTAP; PREFIX starts each test name.
  *
  * Memory that was never mapped must be out of the device's reach whatever its
  * physical address: rings and buffers placed at the physical addresses of
@@ -74,7 +78,7 @@
 
 #include "vhost_vdpa_lib.h"
 
-#define NTESTS 29
+#define NTESTS 31
 /*
  * Wire mode adds doorbells (3), an IOVA never mapped (2), a recovery (1),
  * polling without call eventfds (1).
@@ -364,6 +368,90 @@ static int ctrl(struct dev *d, uint8_t class, uint8_t cmd_no, const void *data, 
 static int set_mac(struct dev *d, const uint8_t *addr, int timeout_ms)
 {
 	return ctrl(d, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_ADDR_SET, addr, 6, timeout_ms);
+}
+
+/*
+ * Posts n MAC_ADDR_SET commands on the control queue and kicks once: the
+ * last one sets last_mac, the others addresses of their own. The chains
+ * share their ack descriptor, so that the ring holds n = its size - 1
+ * commands. Returns how many were completed with the ack written within
+ * 2 s each.
+ */
+static int ctrl_burst(struct dev *d, int n, const uint8_t *last_mac)
+{
+	struct ring *r = &d->rings[CVQ];
+	uint8_t *ack = cvq_mem + 24 * 1024, *cmds = cvq_mem + 32 * 1024;
+	uint64_t one = 1;
+	int i, done = 0;
+
+	*ack = 0xff;
+	r->desc[n] = (struct vring_desc){ iova(d, ack), 1, VRING_DESC_F_WRITE, 0 };
+	for (i = 0; i < n; i++) {
+		uint8_t *c = cmds + i * 8;
+
+		c[0] = VIRTIO_NET_CTRL_MAC;
+		c[1] = VIRTIO_NET_CTRL_MAC_ADDR_SET;
+		if (i == n - 1)
+			memcpy(c + 2, last_mac, 6);
+		else
+			memcpy(c + 2, (const uint8_t[6]){ 0x02, 0x52, 0x57, 0x01, 1 + i / 200, 1 + i % 200 }, 6);
+		r->desc[i] = (struct vring_desc){ iova(d, c), 8, VRING_DESC_F_NEXT, n };
+		r->avail->ring[(uint16_t)(r->avail_idx + i) % r->num] = i;
+	}
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	r->avail_idx += n;
+	r->avail->idx = r->avail_idx;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (r->doorbell)
+		*r->doorbell = CVQ;
+	else if (write(r->kick, &one, sizeof(one)) != sizeof(one))
+		perror("kick");
+	for (i = 0; i < n; i++) {
+		uint16_t id;
+		int got = wait_used(d, CVQ, 2000, &id);
+
+		if (got < 0)
+			break;
+		done += got == 1 && id < n;
+	}
+	return done;
+}
+
+/*
+ * Resets the device and enables queue 0, which has no size then, n times:
+ * the device must refuse, and say so in the kernel log at most a few times.
+ * Returns the number of lines the kernel log got meanwhile, or -errno when
+ * /dev/kmsg cannot be read.
+ */
+static int enable_unsized(struct dev *d, int n)
+{
+	char rec[2048];
+	int fd, i, lines = 0;
+
+	fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
+	if (fd < 0 || lseek(fd, 0, SEEK_END) < 0)
+		return -errno;
+	set_status(d, 0);
+	for (i = 0; i < n; i++) {
+		struct vhost_vring_state en = { RXQ, 1 };
+
+		ioctl(d->fd, VHOST_VDPA_SET_VRING_ENABLE, &en);
+	}
+	set_status(d, 0);
+	for (;;) {
+		ssize_t len = read(fd, rec, sizeof(rec) - 1);
+
+		if (len >= 0) {
+			rec[len] = 0;
+			if (lines < 30)
+				printf("# kmsg: %s", strchr(rec, ';') ? strchr(rec, ';') + 1 : rec);
+			lines++;
+		} else if (errno != EPIPE) {
+			break; /* EAGAIN: nothing more */
+		}
+	}
+	close(fd);
+	return lines;
 }
 
 static const char *mac_str(const uint8_t *a)
@@ -823,6 +911,17 @@ int main(int argc, char **argv)
 	if (ctrl_rx)
 		d.features |= 1ull << VIRTIO_NET_F_CTRL_RX;
 
+	/* A guest or user triggers this at will: the kernel log is not flooded. */
+	if (wire) {
+		skip("wire mode: a function's queue would be enabled with no ring",
+		     "1000 enables of a queue with no size add at most 20 lines to the kernel log");
+	} else {
+		r = enable_unsized(&d, 1000);
+		result(r >= 0 && r <= 20,
+		       "1000 enables of a queue with no size add %d lines to the kernel log (at most 20)",
+		       r);
+	}
+
 	r = iotlb(&d, VHOST_IOTLB_UPDATE, 0, IOVA_BASE, MEM_SIZE, (uintptr_t)mem);
 	result(!r, "IOTLB v2 update maps the memory (%d)", r);
 
@@ -1015,6 +1114,19 @@ int main(int argc, char **argv)
 	r = get_config(&d, 0, cfg_mac, 6);
 	result(!r && !memcmp(cfg_mac, new_mac, 6), "the config space then has MAC %s",
 	       mac_str(cfg_mac));
+	{
+		static const uint8_t burst_mac[6] = { 0x02, 0x52, 0x56, 0xdd, 0xee, 0x77 };
+		int n = d.rings[CVQ].num - 1, done = ctrl_burst(&d, n, burst_mac);
+
+		r = get_config(&d, 0, cfg_mac, 6);
+		result(done == n && !r && !memcmp(cfg_mac, burst_mac, 6),
+		       "%d MAC_ADDR_SET commands posted with one kick: %d completed, then the config space has MAC %s",
+		       n, done, mac_str(cfg_mac));
+		/* Back to new_mac, for the tests that follow. */
+		r = set_mac(&d, new_mac, 2000);
+		if (r != VIRTIO_NET_OK)
+			printf("# MAC_ADDR_SET %s again: %d\n", mac_str(new_mac), r);
+	}
 	memcpy(mac, new_mac, 6);
 	if (wire) {
 		back = from_peer(&d, new_mac, 4, 700, 2000);

@@ -21,7 +21,7 @@ PEER=0000:00:11.0
 PARENTS=${VDPA_PCI_PARENTS:-vdpa_rpci:vdpa_rpci vp_vdpa:vp-vdpa}
 DEV=ksft-vpci0
 # vhost_vdpa_net's tests in wire mode, and this script's own.
-NPROG=36
+NPROG=38
 NTESTS=$((NPROG + 6))
 
 ktap_print_header
