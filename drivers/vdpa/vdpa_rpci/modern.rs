@@ -403,7 +403,10 @@ impl Transport {
             .checked_mul(self.notify_multiplier as usize)
             .ok_or(EINVAL)?;
         let room = if self.notify_multiplier >= 4 { 4 } else { 2 };
-        if offset.checked_add(room).is_none_or(|end| end > self.notify.len) {
+        if offset
+            .checked_add(room)
+            .is_none_or(|end| end > self.notify.len)
+        {
             return Err(EINVAL);
         }
         // What userspace may map: the multiplier's worth of the region (a
