@@ -6,6 +6,8 @@
 #include <linux/vdpa.h>
 #include <linux/vringh.h>
 #include <linux/bottom_half.h>
+#include <linux/preempt.h>
+#include <linux/irqflags.h>
 #include <net/netlink.h>
 #include <asm/io.h>
 
@@ -36,19 +38,14 @@ __rust_helper int rust_helper_nla_put_u64_64bit(struct sk_buff *skb, int attrtyp
 	return nla_put_u64_64bit(skb, attrtype, value, padattr);
 }
 
-/* spin_lock_irqsave() is a macro that assigns its flags argument. */
-__rust_helper unsigned long rust_helper_rvdpa_spin_lock_irqsave(spinlock_t *lock)
+/*
+ * Whether local_bh_disable()/local_bh_enable() may bracket a call here: not
+ * in a hard interrupt or NMI, and not with interrupts disabled (enabling
+ * bottom halves would run softirqs with them off).
+ */
+__rust_helper bool rust_helper_rvdpa_may_toggle_bh(void)
 {
-	unsigned long flags;
-
-	spin_lock_irqsave(lock, flags);
-	return flags;
-}
-
-__rust_helper void rust_helper_rvdpa_spin_unlock_irqrestore(spinlock_t *lock,
-							   unsigned long flags)
-{
-	spin_unlock_irqrestore(lock, flags);
+	return !in_hardirq() && !in_nmi() && !irqs_disabled();
 }
 
 /* For the KUnit tests, which map kernel memory into an IOTLB. */

@@ -12,7 +12,7 @@ use kernel::{
     faux,
     prelude::*,
     sync::{Arc, Mutex, MutexGuard},
-    vdpa::{self, Callback, DevSetConfig, Device, MgmtRegistration, UnregisteredDevice, VqState},
+    vdpa::{self, Callbacks, DevSetConfig, Device, MgmtRegistration, UnregisteredDevice, VqState},
     vhost::{
         iotlb::{AddressSpace, Perm},
         vringh::{Kiov, Vring},
@@ -45,7 +45,6 @@ struct Queue {
     addr: (u64, u64, u64),
     num: u32,
     ready: bool,
-    cb: Option<Callback>,
 }
 
 #[derive(Default)]
@@ -65,6 +64,7 @@ struct Sink {
     #[pin]
     work: Work<Sink>,
     queue: Arc<OwnedQueue>,
+    callbacks: Arc<Callbacks>,
 }
 
 kernel::impl_has_work! { impl HasWork<Sink> for Sink { self.work } }
@@ -83,11 +83,9 @@ impl WorkItem for Sink {
             st.frames += 1;
             let _ = q.ring.complete(head, 0);
         }
-        let cb = q.cb;
         drop(guard);
-        if let Some(cb) = cb {
-            cb.call();
-        }
+        // The abstraction calls the driver's callback, if it still has one.
+        this.callbacks.signal_vq(TXQ as u16);
     }
 }
 
@@ -100,7 +98,7 @@ fn state(dev: &Device<SinkDev>) -> MutexGuard<'_, State> {
 }
 
 #[vtable]
-impl vdpa::Driver for SinkDev {
+impl vdpa::ConfigOps for SinkDev {
     fn set_vq_address(dev: &Device<Self>, idx: u16, d: u64, a: u64, u: u64) -> Result {
         state(dev).queues[idx as usize].addr = (d, a, u);
         Ok(())
@@ -115,10 +113,6 @@ impl vdpa::Driver for SinkDev {
             // Already queued is fine: that run takes the new frames too.
             let _ = dev.0.queue.enqueue(dev.0.clone());
         }
-    }
-
-    fn set_vq_cb(dev: &Device<Self>, idx: u16, cb: Option<Callback>) {
-        state(dev).queues[idx as usize].cb = cb;
     }
 
     fn set_vq_ready(dev: &Device<Self>, idx: u16, ready: bool) {
@@ -191,7 +185,7 @@ impl vdpa::Driver for SinkDev {
         let mut st = state(dev);
         for q in st.queues.iter_mut() {
             q.ring.stop();
-            (q.ready, q.cb) = (false, None);
+            q.ready = false;
         }
         (st.features, st.status) = (0, 0);
         Ok(())
@@ -224,11 +218,14 @@ impl vdpa::MgmtDriver for SinkMgmt {
         for q in state.queues.iter_mut() {
             q.ring.set_address_space(space.clone());
         }
+        let callbacks = Callbacks::new(2)?;
+        let signal = callbacks.clone();
         let sink = Arc::pin_init(
             pin_init!(Sink {
                 state <- kernel::new_mutex!(state),
                 work <- kernel::new_work!("Sink::work"),
                 queue: m.0.clone(),
+                callbacks: signal,
             }),
             GFP_KERNEL,
         );
@@ -240,7 +237,8 @@ impl vdpa::MgmtDriver for SinkMgmt {
             dma,
             self_dma: true,
         };
-        UnregisteredDevice::new(Some(m.parent()), Some(name), opts, sink.map(SinkDev))
+        let sink = sink.map(SinkDev);
+        UnregisteredDevice::new(Some(m.parent()), Some(name), opts, callbacks, sink)
     }
 }
 

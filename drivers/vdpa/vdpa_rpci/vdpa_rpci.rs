@@ -37,11 +37,10 @@ use kernel::{
     vdpa::{
         self,
         status,
-        Callback,
+        Callbacks,
         ConfigAttrs,
         DevSetConfig,
         Device,
-        IrqCallback,
         MgmtAttrs,
         MgmtRegistration,
         NotificationArea,
@@ -64,37 +63,30 @@ const QUEUE_MAX: u16 = 256;
 /// `VIRTIO_F_RING_PACKED`: packed virtqueues.
 const F_RING_PACKED: u64 = 1 << 34;
 
-/// A callback cell an MSI-X handler calls.
-#[pin_data]
+/// An MSI-X vector's handler: it signals one queue's callback, or the
+/// config callback.
 struct Vector {
-    #[pin]
-    cb: IrqCallback,
-}
-
-impl Vector {
-    fn new() -> Result<Arc<Self>> {
-        Arc::pin_init(
-            pin_init!(Vector {
-                cb <- IrqCallback::new(c"Vector::cb", kernel::static_lock_class!()),
-            }),
-            GFP_KERNEL,
-        )
-    }
+    callbacks: Arc<Callbacks>,
+    /// The queue, or `None` for config changes.
+    queue: Option<u16>,
 }
 
 impl irq::Handler for Vector {
     fn handle(&self, _dev: &kernel::device::Device<kernel::device::Bound>) -> IrqReturn {
+        let r = match self.queue {
+            Some(q) => self.callbacks.signal_vq(q),
+            None => self.callbacks.signal_config(),
+        };
         // The vector is the queue's alone, so the interrupt is ours even
         // when no callback is set (a bus driver that polls): answering
         // `None` would get the vector disabled as spurious.
-        self.cb.call().unwrap_or(IrqReturn::Handled)
+        r.unwrap_or(IrqReturn::Handled)
     }
 }
 
 /// One virtqueue of the function.
 struct Queue {
     doorbell: Doorbell,
-    vector: Arc<Vector>,
     /// The Linux IRQ of the queue's MSI-X vector.
     irq: u32,
     /// The largest size of the queue (at most [`QUEUE_MAX`]; 0: the queue
@@ -107,7 +99,8 @@ struct Queue {
 struct Function {
     transport: Pin<KBox<Transport>>,
     queues: KVec<Queue>,
-    config_vector: Arc<Vector>,
+    /// The bus driver's callbacks, which the MSI-X handlers signal.
+    callbacks: Arc<Callbacks>,
     device_id: u32,
     vendor_id: u32,
     /// The largest of the queues' maxima, read after a reset at probe (the
@@ -131,14 +124,10 @@ impl Function {
         self.queues.len() as u16
     }
 
-    /// Resets the function and forgets the bus driver's callbacks.
+    /// Resets the function (the vDPA abstraction forgets the bus driver's
+    /// callbacks itself).
     fn reset(&self) -> Result {
-        let r = self.transport.reset();
-        for q in self.queues.iter() {
-            q.vector.cb.set(None);
-        }
-        self.config_vector.cb.set(None);
-        r
+        self.transport.reset()
     }
 
     /// Gives every queue its vector, and config changes theirs.
@@ -206,7 +195,7 @@ impl Vp {
 }
 
 #[vtable]
-impl vdpa::Driver for Vp {
+impl vdpa::ConfigOps for Vp {
     fn set_vq_address(dev: &Device<Self>, idx: u16, desc: u64, driver: u64, device: u64) -> Result {
         dev.f.transport.set_queue_address(idx, desc, driver, device)
     }
@@ -217,7 +206,7 @@ impl vdpa::Driver for Vp {
             Ok(n) if n <= Self::q(dev, idx).max => n,
             _ => {
                 dev_err!(
-                    dev.as_dev(),
+                    dev.as_ref(),
                     "queue {} has at most {} entries, not {}\n",
                     idx,
                     Self::q(dev, idx).max,
@@ -227,7 +216,7 @@ impl vdpa::Driver for Vp {
             }
         };
         if dev.f.transport.set_queue_size(idx, num).is_err() {
-            dev_err!(dev.as_dev(), "cannot set the size of queue {}\n", idx);
+            dev_err!(dev.as_ref(), "cannot set the size of queue {}\n", idx);
         }
     }
 
@@ -245,14 +234,10 @@ impl vdpa::Driver for Vp {
         }
     }
 
-    fn set_vq_cb(dev: &Device<Self>, idx: u16, cb: Option<Callback>) {
-        Self::q(dev, idx).vector.cb.set(cb);
-    }
-
     fn set_vq_ready(dev: &Device<Self>, idx: u16, ready: bool) {
         // A modern function cannot disable a queue but by a reset.
         if ready && dev.f.transport.enable_queue(idx).is_err() {
-            dev_err!(dev.as_dev(), "cannot enable queue {}\n", idx);
+            dev_err!(dev.as_ref(), "cannot enable queue {}\n", idx);
         }
     }
 
@@ -303,10 +288,6 @@ impl vdpa::Driver for Vp {
         dev.f.transport.driver_features().unwrap_or(0)
     }
 
-    fn set_config_cb(dev: &Device<Self>, cb: Option<Callback>) {
-        dev.f.config_vector.cb.set(cb);
-    }
-
     fn get_vq_num_max(dev: &Device<Self>) -> u16 {
         dev.f.num_max
     }
@@ -328,7 +309,7 @@ impl vdpa::Driver for Vp {
         if s & status::DRIVER_OK != 0 && old & u32::from(status::DRIVER_OK) == 0 {
             if let Err(e) = dev.f.program_vectors() {
                 dev_err!(
-                    dev.as_dev(),
+                    dev.as_ref(),
                     "the function refused its MSI-X vectors ({:?})\n",
                     e
                 );
@@ -342,7 +323,7 @@ impl vdpa::Driver for Vp {
         }
         if dev.f.transport.set_status(s).is_err() {
             dev_err!(
-                dev.as_dev(),
+                dev.as_ref(),
                 "cannot write the status: the function is gone\n"
             );
         }
@@ -351,7 +332,7 @@ impl vdpa::Driver for Vp {
     fn reset(dev: &Device<Self>) -> Result {
         dev.status.store(0, Relaxed);
         dev.f.reset().inspect_err(|e| {
-            dev_err!(dev.as_dev(), "the function did not reset ({:?})\n", e);
+            dev_err!(dev.as_ref(), "the function did not reset ({:?})\n", e);
         })
     }
 
@@ -419,7 +400,14 @@ impl vdpa::MgmtDriver for Mgmt {
             status: Atomic::new(0),
         };
         // If the registration fails, the device is freed and its claim ends.
-        UnregisteredDevice::new(Some(mgmt.parent()), Some(name), opts, Ok::<_, Error>(vp))
+        let callbacks = f.callbacks.clone();
+        UnregisteredDevice::new(
+            Some(mgmt.parent()),
+            Some(name),
+            opts,
+            callbacks,
+            Ok::<_, Error>(vp),
+        )
     }
 
     fn dev_del(mgmt: &MgmtRegistration<Self>, dev: &Device<Vp>) {
@@ -436,7 +424,7 @@ impl vdpa::MgmtDriver for Mgmt {
 struct BoundFunction {
     #[pin]
     mgmt: MgmtRegistration<Mgmt>,
-    irqs: KVec<Pin<KBox<irq::Registration<Arc<Vector>>>>>,
+    irqs: KVec<Pin<KBox<irq::Registration<Vector>>>>,
 }
 
 struct Driver;
@@ -523,38 +511,36 @@ impl pci::Driver for Driver {
             })?;
             let mut irqs = KVec::with_capacity(usize::from(nvqs) + 1, GFP_KERNEL)?;
             let mut queues = KVec::with_capacity(usize::from(nvqs), GFP_KERNEL)?;
-            let mut config_vector = None;
+            let callbacks = Callbacks::new(nvqs)?;
             for v in IrqVector::all(&vectors) {
-                let cell = Vector::new()?;
+                let queue = (v.index() < u32::from(nvqs)).then_some(v.index() as u16);
                 let request: irq::IrqRequest<'_> = v.try_into()?;
                 let irq_no = request.irq();
-                let handler = Ok::<_, Error>(cell.clone());
+                let handler = Ok::<_, Error>(Vector {
+                    callbacks: callbacks.clone(),
+                    queue,
+                });
                 let reg = KBox::pin_init(
                     pdev.request_irq(v, irq::Flags::TRIGGER_NONE, c"vdpa_rpci", handler),
                     GFP_KERNEL,
                 )?;
                 irqs.push(reg, GFP_KERNEL)?;
-                if v.index() < u32::from(nvqs) {
-                    let q = v.index() as u16;
+                if let Some(q) = queue {
                     queues.push(
                         Queue {
                             doorbell: transport.doorbell(q)?,
-                            vector: cell,
                             irq: irq_no,
                             max: maxima[usize::from(q)],
                         },
                         GFP_KERNEL,
                     )?;
-                } else {
-                    config_vector = Some(cell);
                 }
             }
-            let config_vector = config_vector.ok_or(ENODEV)?;
             let f = Arc::pin_init(
                 try_pin_init!(Function {
                     transport,
                     queues,
-                    config_vector,
+                    callbacks,
                     device_id,
                     vendor_id: u32::from(pdev.subsystem_vendor_id()),
                     num_max,

@@ -15,7 +15,7 @@ use kernel::{
         self,
         status,
         BusDriver,
-        Callback,
+        Callbacks,
         IovaRange,
         VendorStats,
         VqState, //
@@ -116,11 +116,13 @@ pub(crate) struct Vq {
     device: u64,
     /// Whether the driver enabled the queue (and it is set up).
     pub(crate) ready: bool,
-    cb: Option<Callback>,
+    /// The queue's index, to signal its callback.
+    idx: u16,
+    callbacks: Arc<Callbacks>,
 }
 
 impl Vq {
-    fn new() -> Self {
+    fn new(idx: u16, callbacks: Arc<Callbacks>) -> Self {
         Vq {
             ring: Vring::new(),
             riov: Kiov::new(),
@@ -130,7 +132,8 @@ impl Vq {
             driver: 0,
             device: 0,
             ready: false,
-            cb: None,
+            idx,
+            callbacks,
         }
     }
 
@@ -143,7 +146,6 @@ impl Vq {
         self.driver = 0;
         self.device = 0;
         self.ready = false;
-        self.cb = None;
     }
 
     /// Returns the chain `head` with `len` bytes written and signals the
@@ -153,9 +155,7 @@ impl Vq {
             return;
         }
         if self.ring.need_notify().unwrap_or(true) {
-            if let Some(cb) = self.cb {
-                cb.call();
-            }
+            self.callbacks.signal_vq(self.idx);
         }
     }
 }
@@ -176,7 +176,6 @@ pub(crate) struct Core<D: DeviceType> {
     /// Per address space: true while it holds its default mappings (see
     /// [`Sim::default_map`]), false once the driver mapped memory in it.
     default_map: KVec<bool>,
-    config_cb: Option<Callback>,
     /// The device type's own state.
     pub(crate) dev: D::State,
 }
@@ -235,6 +234,8 @@ impl<D: DeviceType> Shared<D> {
 /// The device data of a simulated vDPA device.
 pub(crate) struct Sim<D: DeviceType> {
     shared: Arc<Shared<D>>,
+    /// The bus driver's callbacks, which the queues signal.
+    callbacks: Arc<Callbacks>,
 }
 
 /// How a simulated device is created.
@@ -261,8 +262,9 @@ impl<D: DeviceType> Sim<D> {
             spaces.push(AddressSpace::new(cfg.max_iotlb_entries)?, GFP_KERNEL)?;
             default_map.push(true, GFP_KERNEL)?;
         }
-        for _ in 0..D::NVQS {
-            let mut vq = Vq::new();
+        let callbacks = Callbacks::new(D::NVQS)?;
+        for idx in 0..D::NVQS {
+            let mut vq = Vq::new(idx, callbacks.clone());
             vq.ring.set_address_space(spaces[0].clone());
             vqs.push(vq, GFP_KERNEL)?;
         }
@@ -281,7 +283,6 @@ impl<D: DeviceType> Sim<D> {
             generation: 0,
             group_asid,
             default_map,
-            config_cb: None,
             dev: cfg.state,
         };
         let shared = Arc::pin_init(
@@ -293,7 +294,7 @@ impl<D: DeviceType> Sim<D> {
             }),
             GFP_KERNEL,
         )?;
-        Ok(Sim { shared })
+        Ok(Sim { shared, callbacks })
     }
 
     /// Stops the device for good: no worker run touches it afterwards.
@@ -347,7 +348,6 @@ impl<D: DeviceType> Sim<D> {
         core.status = 0;
         core.suspended = false;
         core.pending_kick = false;
-        core.config_cb = None;
         core.generation = core.generation.wrapping_add(1);
     }
 
@@ -368,7 +368,7 @@ impl<D: DeviceType> Sim<D> {
 }
 
 #[vtable]
-impl<D: DeviceType> vdpa::Driver for Sim<D> {
+impl<D: DeviceType> vdpa::ConfigOps for Sim<D> {
     fn set_vq_address(
         dev: &vdpa::Device<Self>,
         idx: u16,
@@ -399,10 +399,6 @@ impl<D: DeviceType> vdpa::Driver for Sim<D> {
 
     fn kick_vq(dev: &vdpa::Device<Self>, _idx: u16) {
         dev.shared.schedule();
-    }
-
-    fn set_vq_cb(dev: &vdpa::Device<Self>, idx: u16, cb: Option<Callback>) {
-        dev.shared.core.lock().vqs[idx as usize].cb = cb;
     }
 
     fn set_vq_ready(dev: &vdpa::Device<Self>, idx: u16, ready: bool) {
@@ -492,10 +488,6 @@ impl<D: DeviceType> vdpa::Driver for Sim<D> {
 
     fn get_driver_features(dev: &vdpa::Device<Self>) -> u64 {
         dev.shared.core.lock().features
-    }
-
-    fn set_config_cb(dev: &vdpa::Device<Self>, cb: Option<Callback>) {
-        dev.shared.core.lock().config_cb = cb;
     }
 
     fn get_vq_num_max(_dev: &vdpa::Device<Self>) -> u16 {
@@ -678,7 +670,8 @@ impl MgmtCommon {
             max_iotlb_entries: self.max_iotlb_entries,
             queue: self.queue.clone(),
             state,
-        });
+        })?;
+        let callbacks = data.callbacks.clone();
         vdpa::UnregisteredDevice::new(
             Some(parent),
             Some(name),
@@ -689,7 +682,8 @@ impl MgmtCommon {
                 dma: self.dma,
                 self_dma: true,
             },
-            data,
+            callbacks,
+            Ok::<_, Error>(data),
         )
     }
 }
