@@ -39,20 +39,29 @@ trap cleanup EXIT
 
 # Runs a command in the background and waits up to $1 seconds for it: a
 # command stuck in the kernel (D state) cannot be killed, so no `timeout`.
+# Its output goes through a file: a stuck command must not hold the pipe of
+# a caller that collects the output (check's command substitution would
+# wait for it forever).
 bounded() { # bounded <seconds> <command...>
-	local secs=$1 pid i
+	local secs=$1 pid i rc out
 	shift
-	"$@" &
+	out=$(mktemp)
+	"$@" > "$out" 2>&1 < /dev/null &
 	pid=$!
 	for i in $(seq $((secs * 5))); do
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.2
 	done
 	if kill -0 "$pid" 2>/dev/null; then
+		cat "$out"
 		echo "still running after $secs s: $*"
 		return 1
 	fi
 	wait "$pid"
+	rc=$?
+	cat "$out"
+	rm -f "$out"
+	return $rc
 }
 
 sysfs_write() { echo "$1" > "$2"; }
@@ -63,7 +72,12 @@ dev_node() { # dev_node <net|blk>
 }
 
 # Sends broadcast frames on whatever netdev the device has, as fast as it
-# can, until killed; prints how many were sent when it ends.
+# can, until killed; prints how many were sent when it ends. Its sends never
+# block: a sender blocked for socket buffer space holds a reference on the
+# netdev (packet_snd), and a socket bound with protocol 0 is not woken when
+# the netdev goes down, while virtio-net frees the sent buffers that would
+# wake it only after the netdev is unregistered, which waits for that
+# reference: the unbind would never end.
 net_flood() {
 	exec python3 -c '
 import glob, signal, socket, subprocess, sys, time
@@ -83,9 +97,13 @@ while True:
     try:
         s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
         s.bind((name, 0))
+        s.setblocking(False)
         while True:
-            s.send(frame)
-            sent += 1
+            try:
+                s.send(frame)
+                sent += 1
+            except BlockingIOError:
+                time.sleep(0.001)
     except OSError:
         time.sleep(0.01)
 ' "$DEV"
