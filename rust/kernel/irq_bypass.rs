@@ -5,62 +5,13 @@
 //! interrupts) that share an eventfd, so that the interrupt can reach a
 //! vCPU without the host's handler.
 //!
-//! This module has the consumer side and the eventfd reference it matches
-//! on.
+//! This module has the consumer side; producers and consumers meet on an
+//! [`EventFd`].
 //!
 //! C header: [`include/linux/irqbypass.h`](srctree/include/linux/irqbypass.h)
 
-use crate::{
-    bindings,
-    error::{
-        from_err_ptr,
-        to_result, //
-    },
-    prelude::*,
-    types::Opaque,
-};
-use core::{
-    marker::PhantomPinned,
-    ptr::NonNull, //
-};
-
-/// A reference to an eventfd context.
-///
-/// # Invariants
-///
-/// `self.0` is a valid `struct eventfd_ctx` on which this holds a reference.
-pub struct EventFd(NonNull<bindings::eventfd_ctx>);
-
-// SAFETY: An eventfd context is reference counted and may be used and put
-// from any thread.
-unsafe impl Send for EventFd {}
-// SAFETY: As above.
-unsafe impl Sync for EventFd {}
-
-impl EventFd {
-    /// Takes a reference to the eventfd behind the calling process's file
-    /// descriptor `fd`. Fails with `EBADF` if `fd` is not open and `EINVAL`
-    /// if it is not an eventfd.
-    pub fn from_fd(fd: i32) -> Result<Self> {
-        // SAFETY: Any value is accepted; the result is a referenced context or
-        // an error pointer.
-        let ctx = from_err_ptr(unsafe { bindings::eventfd_ctx_fdget(fd) })?;
-        // INVARIANT: `eventfd_ctx_fdget` returned a referenced context.
-        Ok(EventFd(NonNull::new(ctx).ok_or(EINVAL)?))
-    }
-
-    /// Returns the context, for comparisons and C calls.
-    pub fn as_ptr(&self) -> *mut bindings::eventfd_ctx {
-        self.0.as_ptr()
-    }
-}
-
-impl Drop for EventFd {
-    fn drop(&mut self) {
-        // SAFETY: The reference is ours (type invariants).
-        unsafe { bindings::eventfd_ctx_put(self.0.as_ptr()) }
-    }
-}
+use crate::{bindings, error::to_result, eventfd::EventFd, prelude::*, types::Opaque};
+use core::marker::PhantomPinned;
 
 /// What a consumer does when a producer with the same eventfd comes and goes.
 pub trait Consumer: Send + Sync {

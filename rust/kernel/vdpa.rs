@@ -44,21 +44,9 @@ pub use mgmt::{
     MgmtRegistration, //
 };
 
-/// The virtio device status bits (`VIRTIO_CONFIG_S_*`).
-pub mod status {
-    /// The driver noticed the device.
-    pub const ACKNOWLEDGE: u8 = bindings::VIRTIO_CONFIG_S_ACKNOWLEDGE as u8;
-    /// The driver knows how to drive the device.
-    pub const DRIVER: u8 = bindings::VIRTIO_CONFIG_S_DRIVER as u8;
-    /// The driver is set up and ready to drive the device.
-    pub const DRIVER_OK: u8 = bindings::VIRTIO_CONFIG_S_DRIVER_OK as u8;
-    /// Feature negotiation is complete.
-    pub const FEATURES_OK: u8 = bindings::VIRTIO_CONFIG_S_FEATURES_OK as u8;
-    /// The device needs a reset.
-    pub const NEEDS_RESET: u8 = bindings::VIRTIO_CONFIG_S_NEEDS_RESET as u8;
-    /// The driver gave up on the device.
-    pub const FAILED: u8 = bindings::VIRTIO_CONFIG_S_FAILED as u8;
-}
+/// The virtio device status bits, as [`ConfigOps::get_status`] and
+/// [`ConfigOps::set_status`] carry them.
+pub use crate::virtio::status;
 
 /// Reset flag: also restore the memory mappings to their default.
 pub const RESET_F_CLEAN_MAP: u32 = bindings::VDPA_RESET_F_CLEAN_MAP;
@@ -144,7 +132,7 @@ impl BusDriver {
     }
 }
 
-/// How to create a vDPA device; see [`Device::new`].
+/// How to create a vDPA device; see [`UnregisteredDevice::new`].
 #[derive(Clone, Copy, Debug)]
 pub struct Options {
     /// The number of virtqueues.
@@ -197,7 +185,7 @@ impl ConfigAttrs {
 
 /// The attributes given to `vdpa dev add` (or `vdpa dev set`), each present
 /// only if the user gave it. The vDPA core has already refused the ones the
-/// management device does not declare in [`MgmtDriver::CONFIG_ATTRS`].
+/// management device does not declare in [`MgmtAttrs::config_attrs`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DevSetConfig {
     /// The MAC address.

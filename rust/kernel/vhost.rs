@@ -11,3 +11,12 @@
 
 pub mod iotlb;
 pub mod vringh;
+
+/// vhost backend features (`VHOST_BACKEND_F_*`), as masks of the word
+/// `VHOST_GET_BACKEND_FEATURES` returns.
+pub mod backend {
+    use crate::bindings;
+
+    /// Virtqueues may be enabled after `DRIVER_OK`.
+    pub const ENABLE_AFTER_DRIVER_OK: u64 = 1 << bindings::VHOST_BACKEND_F_ENABLE_AFTER_DRIVER_OK;
+}

@@ -126,7 +126,7 @@ pub trait ConfigOps: Sized + Send + Sync + 'static {
     fn reset(dev: &Device<Self>) -> Result;
 
     /// Resets the device with compatibility flags (such as
-    /// [`RESET_F_CLEAN_MAP`]). [`Device::bus_driver`] tells which bus driver
+    /// [`RESET_F_CLEAN_MAP`](super::RESET_F_CLEAN_MAP)). [`Device::bus_driver`] tells which bus driver
     /// asks.
     fn compat_reset(_dev: &Device<Self>, _flags: u32) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
@@ -167,12 +167,12 @@ pub trait ConfigOps: Sized + Send + Sync + 'static {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
-    /// Replaces the mappings of an address space ([`DmaModel::Batch`]).
+    /// Replaces the mappings of an address space ([`DmaModel::Batch`](super::DmaModel::Batch)).
     fn set_map(_dev: &Device<Self>, _asid: u32, _iotlb: &Iotlb) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
-    /// Maps `size` bytes at `iova` to `pa` ([`DmaModel::Incremental`]; a
+    /// Maps `size` bytes at `iova` to `pa` ([`DmaModel::Incremental`](super::DmaModel::Incremental); a
     /// driver that implements it must implement [`ConfigOps::dma_unmap`] too).
     fn dma_map(
         _dev: &Device<Self>,
@@ -185,7 +185,7 @@ pub trait ConfigOps: Sized + Send + Sync + 'static {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
-    /// Unmaps `size` bytes at `iova` ([`DmaModel::Incremental`]).
+    /// Unmaps `size` bytes at `iova` ([`DmaModel::Incremental`](super::DmaModel::Incremental)).
     fn dma_unmap(_dev: &Device<Self>, _asid: u32, _iova: u64, _size: u64) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
     }

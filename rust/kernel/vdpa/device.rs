@@ -95,7 +95,7 @@ impl<T: ConfigOps> Deref for Device<T> {
 }
 
 /// A device that is created but not registered on the vDPA bus yet; a
-/// management device's [`MgmtDriver::dev_add`] returns it to be registered.
+/// management device's [`MgmtDriver::dev_add`](super::MgmtDriver::dev_add) returns it to be registered.
 pub struct UnregisteredDevice<T: ConfigOps> {
     pub(super) dev: ARef<Device<T>>,
     pub(super) nvqs: u32,
@@ -115,6 +115,87 @@ impl<T: ConfigOps> UnregisteredDevice<T> {
     ///
     /// Fails with `EINVAL` if the driver does not implement the map ops that
     /// `opts.dma` needs, or if `callbacks` are not for `opts.nvqs` queues.
+    ///
+    /// # Examples
+    ///
+    /// A device whose ops do nothing, created and dropped without being
+    /// registered: the ops table is built, and the release path frees the
+    /// device and its data.
+    ///
+    /// ```
+    /// use kernel::{
+    ///     vdpa::{self, Callbacks, ConfigOps, Device, UnregisteredDevice, VqState},
+    ///     virtio,
+    /// };
+    ///
+    /// struct Nop;
+    ///
+    /// #[vtable]
+    /// impl ConfigOps for Nop {
+    ///     fn set_vq_address(_: &Device<Self>, _: u16, _: u64, _: u64, _: u64) -> Result {
+    ///         Ok(())
+    ///     }
+    ///     fn set_vq_num(_: &Device<Self>, _: u16, _: u32) {}
+    ///     fn kick_vq(_: &Device<Self>, _: u16) {}
+    ///     fn set_vq_ready(_: &Device<Self>, _: u16, _: bool) {}
+    ///     fn get_vq_ready(_: &Device<Self>, _: u16) -> bool {
+    ///         false
+    ///     }
+    ///     fn set_vq_state(_: &Device<Self>, _: u16, _: &VqState) -> Result {
+    ///         Ok(())
+    ///     }
+    ///     fn get_vq_state(_: &Device<Self>, _: u16) -> Result<VqState> {
+    ///         Ok(VqState::default())
+    ///     }
+    ///     fn get_device_features(_: &Device<Self>) -> u64 {
+    ///         virtio::features::VERSION_1
+    ///     }
+    ///     fn set_driver_features(_: &Device<Self>, _: u64) -> Result {
+    ///         Ok(())
+    ///     }
+    ///     fn get_driver_features(_: &Device<Self>) -> u64 {
+    ///         0
+    ///     }
+    ///     fn get_vq_num_max(_: &Device<Self>) -> u16 {
+    ///         64
+    ///     }
+    ///     fn get_device_id(_: &Device<Self>) -> u32 {
+    ///         virtio::id::NET
+    ///     }
+    ///     fn get_status(_: &Device<Self>) -> u8 {
+    ///         0
+    ///     }
+    ///     fn set_status(_: &Device<Self>, _: u8) {}
+    ///     fn reset(_: &Device<Self>) -> Result {
+    ///         Ok(())
+    ///     }
+    ///     fn get_config_size(_: &Device<Self>) -> usize {
+    ///         0
+    ///     }
+    ///     fn get_config(_: &Device<Self>, _: usize, _: &mut [u8]) {}
+    /// }
+    ///
+    /// let opts = vdpa::Options {
+    ///     nvqs: 2,
+    ///     ngroups: 1,
+    ///     nas: 1,
+    ///     dma: vdpa::DmaModel::Platform,
+    ///     self_dma: true,
+    /// };
+    /// let name = Some(c"rust-doctest");
+    /// let nop = || Ok::<_, Error>(Nop);
+    /// let dev = UnregisteredDevice::new(None, name, opts, Callbacks::new(2)?, nop())?;
+    /// assert_eq!(dev.nvqs(), 2);
+    /// assert_eq!(dev.name(), c"rust-doctest");
+    /// // The callbacks must be for as many queues as the device has.
+    /// let three = Callbacks::new(3)?;
+    /// assert!(UnregisteredDevice::new(None, None, opts, three, nop()).is_err());
+    /// // A device that maps through the IOMMU has no map ops to offer.
+    /// let batch = vdpa::Options { dma: vdpa::DmaModel::Batch, ..opts };
+    /// assert!(UnregisteredDevice::new(None, None, batch, Callbacks::new(2)?, nop()).is_err());
+    /// drop(dev);
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn new(
         parent: Option<&device::Device>,
         name: Option<&CStr>,
@@ -174,6 +255,8 @@ impl<T: ConfigOps> UnregisteredDevice<T> {
         // registered; the data is initialised, so `free` may drop it.
         unsafe {
             (*vdpa).config = ops;
+            // Registration sets it again; set now, `nvqs()` is right before.
+            (*vdpa).nvqs = opts.nvqs;
             if opts.self_dma {
                 let d = ptr::addr_of_mut!((*vdpa).dev);
                 (*d).dma_mask = ptr::addr_of_mut!((*d).coherent_dma_mask);
@@ -227,8 +310,8 @@ impl<T: ConfigOps> Device<T> {
     }
 
     /// Returns the bus driver that last reset the device ([`BusDriver::None`]
-    /// before the first reset). In [`Driver::reset`] and
-    /// [`Driver::compat_reset`] it is the bus driver asking for this reset.
+    /// before the first reset). In [`ConfigOps::reset`] and
+    /// [`ConfigOps::compat_reset`] it is the bus driver asking for this reset.
     pub fn bus_driver(&self) -> BusDriver {
         BusDriver::from_raw(self.bus.load(Relaxed))
     }

@@ -232,9 +232,7 @@ impl AddressSpace {
 
     /// Returns the C IOTLB and its spinlock, for vringh.
     pub(crate) fn as_raw(&self) -> (*mut bindings::vhost_iotlb, *mut bindings::spinlock_t) {
-        // `Lock` is `#[repr(C)]` with the C lock as its first field, so a
-        // pointer to it is a pointer to the `spinlock_t`.
-        let lock = core::ptr::from_ref(&self.inner).cast_mut().cast();
+        let lock = self.inner.as_raw();
         // The storage lives as long as `self`; vringh only uses it under the lock.
         let data = self.inner.data.get();
         // SAFETY: `data` points to the initialised storage.
