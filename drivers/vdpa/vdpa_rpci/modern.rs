@@ -22,38 +22,15 @@ use kernel::{
         delay::fsleep,
         Delta, //
     },
+    virtio::pci::{
+        cap,
+        common,
+        CAP_COMMON_CFG,
+        CAP_DEVICE_CFG,
+        CAP_ISR_CFG,
+        CAP_NOTIFY_CFG, //
+    },
 };
-
-/// `PCI_BASE_ADDRESS_0`: the first BAR register in config space.
-const BAR0: usize = 0x10;
-/// `PCI_CAP_ID_VNDR`: a vendor-specific capability.
-const CAP_VENDOR: u8 = 0x09;
-const CFG_COMMON: u8 = 1;
-const CFG_NOTIFY: u8 = 2;
-const CFG_ISR: u8 = 3;
-const CFG_DEVICE: u8 = 4;
-
-/// Offsets in the common configuration structure.
-mod common {
-    pub(super) const DFSELECT: usize = 0;
-    pub(super) const DF: usize = 4;
-    pub(super) const GFSELECT: usize = 8;
-    pub(super) const GF: usize = 12;
-    pub(super) const MSIX: usize = 16;
-    pub(super) const NUMQ: usize = 18;
-    pub(super) const STATUS: usize = 20;
-    pub(super) const CFGGENERATION: usize = 21;
-    pub(super) const Q_SELECT: usize = 22;
-    pub(super) const Q_SIZE: usize = 24;
-    pub(super) const Q_MSIX: usize = 26;
-    pub(super) const Q_ENABLE: usize = 28;
-    pub(super) const Q_NOFF: usize = 30;
-    pub(super) const Q_DESC: usize = 32;
-    pub(super) const Q_AVAIL: usize = 40;
-    pub(super) const Q_USED: usize = 48;
-    /// The size of the structure up to `queue_used` (virtio 1.0).
-    pub(super) const LEN: usize = 56;
-}
 
 /// How long a reset may take before the device is declared broken.
 const RESET_TIMEOUT_MS: u32 = 1000;
@@ -109,40 +86,26 @@ struct Cap {
     io: bool,
 }
 
-/// Walks the capability list and returns the virtio vendor capabilities.
+/// Returns the function's virtio vendor capabilities, in list order.
 fn virtio_caps(pdev: &pci::Device<Bound>) -> Result<KVec<Cap>> {
     let cfg = pdev.config_space();
     let mut caps = KVec::new();
-    // Status bit 4: the function has a capability list.
-    if cfg.try_read16(0x06)? & (1 << 4) == 0 {
-        return Ok(caps);
-    }
-    let mut pos = usize::from(cfg.try_read8(0x34)? & !3);
-    // At most 48 capabilities fit in config space: a loop is a broken device.
-    for _ in 0..48 {
-        if pos < 0x40 {
-            break;
+    for pos in pdev.capabilities(pci::CapabilityId::VENDOR) {
+        if usize::from(cfg.try_read8(pos + cap::LEN)?) < cap::SIZE {
+            continue;
         }
-        let id = cfg.try_read8(pos)?;
-        let next = usize::from(cfg.try_read8(pos + 1)? & !3);
-        if id == CAP_VENDOR && cfg.try_read8(pos + 2)? >= 16 {
-            let bar = cfg.try_read8(pos + 4)?;
-            // Bit 0 of a BAR register set: an I/O space BAR. (A virtual
-            // function's BAR registers read 0: its BARs are memory ones.)
-            let io = bar < 6 && cfg.try_read32(BAR0 + 4 * usize::from(bar))? & 1 != 0;
-            caps.push(
-                Cap {
-                    cfg_type: cfg.try_read8(pos + 3)?,
-                    bar,
-                    offset: cfg.try_read32(pos + 8)?,
-                    length: cfg.try_read32(pos + 12)?,
-                    pos,
-                    io,
-                },
-                GFP_KERNEL,
-            )?;
-        }
-        pos = next;
+        let bar = cfg.try_read8(pos + cap::BAR)?;
+        caps.push(
+            Cap {
+                cfg_type: cfg.try_read8(pos + cap::CFG_TYPE)?,
+                bar,
+                offset: cfg.try_read32(pos + cap::OFFSET)?,
+                length: cfg.try_read32(pos + cap::LENGTH)?,
+                pos,
+                io: bar < 6 && pdev.resource_is_io(bar.into())?,
+            },
+            GFP_KERNEL,
+        )?;
     }
     Ok(caps)
 }
@@ -189,21 +152,21 @@ impl Transport {
             };
             Ok(Some((Region { slot, offset, len }, cap)))
         };
-        let Some((common, _)) = region(CFG_COMMON, common::LEN)? else {
+        let Some((common, _)) = region(CAP_COMMON_CFG, common::LEN)? else {
             dev_err!(
                 pdev.as_ref(),
                 "not a virtio-pci modern function (no common config)\n"
             );
             return Err(ENODEV);
         };
-        let Some((notify, ncap)) = region(CFG_NOTIFY, 2)? else {
+        let Some((notify, ncap)) = region(CAP_NOTIFY_CFG, 2)? else {
             dev_err!(pdev.as_ref(), "no virtio notification capability\n");
             return Err(ENODEV);
         };
         let (npos, nbar, noff) = (ncap.pos, ncap.bar, ncap.offset);
         // `struct virtio_pci_notify_cap` (4.1.4.4) has the multiplier after
-        // the common 16 bytes: a shorter capability has none to read.
-        if pdev.config_space().try_read8(npos + 2)? < 20 {
+        // the generic fields: a shorter capability has none to read.
+        if usize::from(pdev.config_space().try_read8(npos + cap::LEN)?) < cap::NOTIFY_SIZE {
             dev_err!(
                 pdev.as_ref(),
                 "the virtio notification capability is too short for its multiplier\n"
@@ -211,12 +174,14 @@ impl Transport {
             return Err(ENODEV);
         }
         // The ISR region must exist (4.1.4.5) even though MSI-X makes it unused.
-        if region(CFG_ISR, 1)?.is_none() {
+        if region(CAP_ISR_CFG, 1)?.is_none() {
             dev_err!(pdev.as_ref(), "no virtio ISR capability\n");
             return Err(ENODEV);
         }
-        let device = region(CFG_DEVICE, 0)?.map(|(r, _)| r);
-        let notify_multiplier = pdev.config_space().try_read32(npos + 16)?;
+        let device = region(CAP_DEVICE_CFG, 0)?.map(|(r, _)| r);
+        let notify_multiplier = pdev
+            .config_space()
+            .try_read32(npos + cap::NOTIFY_MULTIPLIER)?;
         let notify_phys = pdev.resource_start(nbar.into())? + u64::from(noff);
         Ok(pin_init!(Transport {
             bars,

@@ -47,6 +47,13 @@ use kernel::{
         UnregisteredDevice,
         VqState, //
     },
+    virtio::{
+        features,
+        pci::{
+            MODERN_DEVICE_ID_BASE,
+            TRANSITIONAL_DEVICE_IDS, //
+        },
+    },
 };
 
 mod modern;
@@ -56,12 +63,8 @@ use modern::{
     Transport, //
 };
 
-/// The virtio PCI device ids of modern functions start here (4.1.2.1).
-const MODERN_ID_BASE: u16 = 0x1040;
 /// The largest queue size offered, as the C vp_vdpa does.
 const QUEUE_MAX: u16 = 256;
-/// `VIRTIO_F_RING_PACKED`: packed virtqueues.
-const F_RING_PACKED: u64 = 1 << 34;
 
 /// An MSI-X vector's handler: it signals one queue's callback, or the
 /// config callback.
@@ -468,9 +471,10 @@ impl pci::Driver for Driver {
                 return Err(ENODEV);
             }
             let device_id = match pdev.device_id() {
-                id if id >= MODERN_ID_BASE => u32::from(id - MODERN_ID_BASE),
-                // A transitional function tells its type in the subsystem id.
-                0x1000..=0x103f => u32::from(pdev.subsystem_device_id()),
+                id if id >= MODERN_DEVICE_ID_BASE => u32::from(id - MODERN_DEVICE_ID_BASE),
+                id if TRANSITIONAL_DEVICE_IDS.contains(&id) => {
+                    u32::from(pdev.subsystem_device_id())
+                }
                 id => {
                     dev_err!(dev, "device id {:#x} is not a virtio function\n", id);
                     return Err(ENODEV);
@@ -487,7 +491,7 @@ impl pci::Driver for Driver {
             }
             // Packed virtqueues are not offered: their state (two indices
             // and wrap counters) is not what `set_vq_state` understands.
-            let features = transport.device_features()? & !F_RING_PACKED;
+            let features = transport.device_features()? & !features::RING_PACKED;
             // Each queue's maximum, while the function is fresh from reset.
             let mut maxima = KVec::with_capacity(usize::from(nvqs), GFP_KERNEL)?;
             for q in 0..nvqs {

@@ -24,18 +24,30 @@ use kernel::{
         MgmtRegistration,
         UnregisteredDevice, //
     },
+    virtio::{
+        self,
+        blk::{
+            F_BLK_SIZE,
+            F_DISCARD,
+            F_FLUSH,
+            F_MQ,
+            F_SEG_MAX,
+            F_SIZE_MAX,
+            F_TOPOLOGY,
+            F_WRITE_ZEROES,
+            S_IOERR,
+            S_OK,
+            S_UNSUPP,
+            T_DISCARD,
+            T_FLUSH,
+            T_GET_ID,
+            T_IN,
+            T_OUT,
+            T_WRITE_ZEROES,
+            WRITE_ZEROES_FLAG_UNMAP, //
+        },
+    },
 };
-
-const VIRTIO_ID_BLOCK: u32 = 2;
-
-const F_SIZE_MAX: u64 = 1 << 1;
-const F_SEG_MAX: u64 = 1 << 2;
-const F_BLK_SIZE: u64 = 1 << 6;
-const F_FLUSH: u64 = 1 << 9;
-const F_TOPOLOGY: u64 = 1 << 10;
-const F_MQ: u64 = 1 << 12;
-const F_DISCARD: u64 = 1 << 13;
-const F_WRITE_ZEROES: u64 = 1 << 14;
 
 /// The features the simulated block device can offer.
 pub(crate) const FEATURES: u64 = sim::COMMON_FEATURES
@@ -71,20 +83,8 @@ const BUDGET: u32 = 16;
 /// bounded).
 const RUN_BYTES: usize = 1 << 20;
 
-const T_IN: u32 = 0;
-const T_OUT: u32 = 1;
-const T_FLUSH: u32 = 4;
-const T_GET_ID: u32 = 8;
-const T_DISCARD: u32 = 11;
-const T_WRITE_ZEROES: u32 = 13;
-
-const S_OK: u8 = 0;
-const S_IOERR: u8 = 1;
-const S_UNSUPP: u8 = 2;
-
-const WRITE_ZEROES_FLAG_UNMAP: u32 = 1;
 /// The device id string `VIRTIO_BLK_T_GET_ID` returns.
-const ID: &[u8; 20] = b"vdpa_rsim_blk\0\0\0\0\0\0\0";
+const ID: &[u8; virtio::blk::ID_BYTES] = b"vdpa_rsim_blk\0\0\0\0\0\0\0";
 
 /// The block device's state: its disk.
 pub(crate) struct BlkState {
@@ -227,7 +227,7 @@ impl Blk {
 }
 
 impl DeviceType for Blk {
-    const DEVICE_ID: u32 = VIRTIO_ID_BLOCK;
+    const DEVICE_ID: u32 = virtio::id::BLOCK;
     const NVQS: u16 = 1;
     const NGROUPS: u32 = 1;
     const NAS: u32 = 1;
@@ -275,7 +275,7 @@ pub(crate) struct BlkMgmt(pub(crate) MgmtCommon);
 impl BlkMgmt {
     /// What the management device creates.
     pub(crate) const ATTRS: MgmtAttrs = MgmtAttrs {
-        device_id: VIRTIO_ID_BLOCK,
+        device_id: virtio::id::BLOCK,
         config_attrs: ConfigAttrs::FEATURES,
         supported_features: FEATURES,
         max_supported_vqs: 1,

@@ -23,15 +23,22 @@ use kernel::{
         UnregisteredDevice,
         VendorStats, //
     },
+    virtio::{
+        self,
+        net::{
+            CTRL_MAC,
+            CTRL_MAC_ADDR_SET,
+            ERR as CTRL_ERR,
+            F_CTRL_MAC_ADDR,
+            F_CTRL_VQ,
+            F_MAC,
+            F_MTU,
+            F_STATUS,
+            OK as CTRL_OK,
+            S_LINK_UP, //
+        },
+    },
 };
-
-const VIRTIO_ID_NET: u32 = 1;
-
-const F_MTU: u64 = 1 << 3;
-const F_MAC: u64 = 1 << 5;
-const F_STATUS: u64 = 1 << 16;
-const F_CTRL_VQ: u64 = 1 << 17;
-const F_CTRL_MAC_ADDR: u64 = 1 << 23;
 
 /// The features the simulated net device can offer.
 pub(crate) const FEATURES: u64 =
@@ -40,12 +47,6 @@ pub(crate) const FEATURES: u64 =
 const RXQ: usize = 0;
 const TXQ: usize = 1;
 const CVQ: usize = 2;
-
-const VIRTIO_NET_S_LINK_UP: u16 = 1;
-const CTRL_MAC: u8 = 1;
-const CTRL_MAC_ADDR_SET: u8 = 1;
-const CTRL_OK: u8 = 0;
-const CTRL_ERR: u8 = 1;
 
 /// Frames are copied from the TX buffers to the RX ones in chunks this big.
 const CHUNK: usize = 2048;
@@ -80,7 +81,7 @@ pub(crate) struct Net;
 impl Net {
     /// The length of the virtio-net header the driver puts before a frame.
     fn hdr_len(features: u64) -> usize {
-        if features & sim::F_VERSION_1 != 0 {
+        if features & virtio::features::VERSION_1 != 0 {
             12
         } else {
             10
@@ -229,7 +230,7 @@ impl Net {
 }
 
 impl DeviceType for Net {
-    const DEVICE_ID: u32 = VIRTIO_ID_NET;
+    const DEVICE_ID: u32 = virtio::id::NET;
     const NVQS: u16 = 3;
     const NGROUPS: u32 = 2;
     const NAS: u32 = 2;
@@ -244,7 +245,7 @@ impl DeviceType for Net {
 
     fn read_config(state: &NetState, _features: u64, out: &mut [u8]) {
         out[0..6].copy_from_slice(&state.mac);
-        out[6..8].copy_from_slice(&VIRTIO_NET_S_LINK_UP.to_le_bytes());
+        out[6..8].copy_from_slice(&S_LINK_UP.to_le_bytes());
         out[8..10].copy_from_slice(&1u16.to_le_bytes());
         out[10..12].copy_from_slice(&state.mtu.to_le_bytes());
     }
@@ -299,7 +300,7 @@ pub(crate) struct NetMgmt(pub(crate) MgmtCommon);
 impl NetMgmt {
     /// What the management device creates.
     pub(crate) const ATTRS: MgmtAttrs = MgmtAttrs {
-        device_id: VIRTIO_ID_NET,
+        device_id: virtio::id::NET,
         config_attrs: ConfigAttrs::NET_MAC
             .union(ConfigAttrs::NET_MTU)
             .union(ConfigAttrs::FEATURES),

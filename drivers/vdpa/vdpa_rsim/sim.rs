@@ -21,6 +21,7 @@ use kernel::{
         VqState, //
     },
     vhost::{
+        backend,
         iotlb::{
             AddressSpace,
             Iotlb,
@@ -31,6 +32,7 @@ use kernel::{
             Vring, //
         },
     },
+    virtio::features,
     workqueue::{
         self,
         OwnedQueue,
@@ -39,18 +41,9 @@ use kernel::{
     },
 };
 
-/// `VIRTIO_F_VERSION_1`: the device follows virtio 1.x.
-pub(crate) const F_VERSION_1: u64 = 1 << 32;
-/// `VIRTIO_F_ACCESS_PLATFORM`: the device accesses memory through an IOMMU.
-pub(crate) const F_ACCESS_PLATFORM: u64 = 1 << 33;
-/// `VIRTIO_F_ANY_LAYOUT`: any descriptor layout is accepted.
-pub(crate) const F_ANY_LAYOUT: u64 = 1 << 27;
 /// The features every simulated device offers.
-pub(crate) const COMMON_FEATURES: u64 = F_VERSION_1 | F_ACCESS_PLATFORM | F_ANY_LAYOUT;
-
-/// `VHOST_BACKEND_F_ENABLE_AFTER_DRIVER_OK`: queues may be enabled after
-/// `DRIVER_OK`.
-const BACKEND_F_ENABLE_AFTER_DRIVER_OK: u64 = 1 << 6;
+pub(crate) const COMMON_FEATURES: u64 =
+    features::VERSION_1 | features::ACCESS_PLATFORM | features::ANY_LAYOUT;
 
 /// The largest virtqueue.
 const QUEUE_MAX: u16 = 256;
@@ -473,12 +466,12 @@ impl<D: DeviceType> vdpa::ConfigOps for Sim<D> {
     }
 
     fn get_backend_features(_dev: &vdpa::Device<Self>) -> u64 {
-        BACKEND_F_ENABLE_AFTER_DRIVER_OK
+        backend::ENABLE_AFTER_DRIVER_OK
     }
 
     fn set_driver_features(dev: &vdpa::Device<Self>, features: u64) -> Result {
         // Buffers are reached through the IOTLB: the driver must map them.
-        if features & F_ACCESS_PLATFORM == 0 {
+        if features & features::ACCESS_PLATFORM == 0 {
             return Err(EINVAL);
         }
         let mut core = dev.shared.core.lock();
@@ -657,7 +650,7 @@ impl MgmtCommon {
         // The device reaches memory through its IOTLB only, and
         // `set_driver_features` refuses a driver without this feature: a
         // device that does not offer it could never be driven.
-        if features & F_ACCESS_PLATFORM == 0 {
+        if features & features::ACCESS_PLATFORM == 0 {
             pr_warn_ratelimited!(
                 "{}: device_features {:#x} lack VIRTIO_F_ACCESS_PLATFORM (bit 33), which the simulator needs\n",
                 name,
