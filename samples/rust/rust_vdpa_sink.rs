@@ -1,23 +1,23 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! A minimal vDPA parent: a virtio-net device that swallows every frame it is
-//! sent and counts them (`vdpa dev vstats show DEV qidx 1`). Nothing is ever
-//! received.
-//!
-//! `modprobe rust_vdpa_sink`, then
-//! `vdpa dev add name sink0 mgmtdev faux/rust_vdpa_sink` and bind it to
-//! `virtio_vdpa` (it has no map ops and no IOMMU, so not to `vhost_vdpa`).
+//! sent and receives none. `vdpa dev add name sink0 mgmtdev
+//! faux/rust_vdpa_sink`, then bind it to `virtio_vdpa` (it has no map ops for
+//! `vhost_vdpa`): the netdev's counters show the frames the device used.
 
 use kernel::{
     faux,
     prelude::*,
-    sync::{Arc, Mutex, MutexGuard},
-    vdpa::{self, Callbacks, DevSetConfig, Device, MgmtRegistration, UnregisteredDevice, VqState},
-    vhost::{
-        iotlb::{AddressSpace, Perm},
-        vringh::{Kiov, Vring},
+    sync::SpinLockIrq,
+    vdpa::{
+        self,
+        Device, //
     },
-    workqueue::{self, DrainAfter, OwnedQueue, Work, WorkItem},
+    vhost::{
+        iotlb,
+        vringh, //
+    },
+    virtio, //
 };
 
 module! {
@@ -28,246 +28,173 @@ module! {
     license: "GPL",
 }
 
-/// VERSION_1 | ACCESS_PLATFORM.
-const FEATURES: u64 = (1 << 32) | (1 << 33);
-const TXQ: usize = 1;
-/// A net device (`VIRTIO_ID_NET`) with two queues and no attributes to set.
-const ATTRS: vdpa::MgmtAttrs = vdpa::MgmtAttrs {
-    device_id: 1,
-    config_attrs: vdpa::ConfigAttrs::NONE,
-    supported_features: FEATURES,
-    max_supported_vqs: 2,
-};
+const FEATURES: u64 = virtio::features::VERSION_1 | virtio::features::ACCESS_PLATFORM;
+const NVQS: u16 = 2; // Receive (never used) and transmit.
+const TXQ: u16 = 1;
 
 #[derive(Default)]
 struct Queue {
-    ring: Vring,
+    ring: vringh::Vring,
     addr: (u64, u64, u64),
     num: u32,
-    ready: bool,
 }
 
 #[derive(Default)]
 struct State {
-    queues: [Queue; 2],
+    queues: [Queue; NVQS as usize],
     features: u64,
     status: u8,
-    frames: u64,
 }
 
-/// The device state. Kicks come in atomic context, so frames are swallowed
-/// by a work item, which takes the mutex.
+/// The device. Frames are sent, and kicks come, from any context.
 #[pin_data]
 struct Sink {
     #[pin]
-    state: Mutex<State>,
-    #[pin]
-    work: Work<Sink>,
-    queue: Arc<OwnedQueue>,
-    callbacks: Arc<Callbacks>,
+    state: SpinLockIrq<State>,
 }
 
-kernel::impl_has_work! { impl HasWork<Sink> for Sink { self.work } }
-
-impl WorkItem for Sink {
-    type Pointer = Arc<Sink>;
-
-    fn run(this: Arc<Sink>) {
-        let mut guard = this.state.lock();
-        let st = &mut *guard;
-        let q = &mut st.queues[TXQ];
-        let (mut riov, mut wiov) = (Kiov::new(), Kiov::new());
-        while let (true, Ok(Some(head))) =
-            (q.ready, q.ring.getdesc(&mut riov, &mut wiov, GFP_KERNEL))
-        {
-            st.frames += 1;
-            let _ = q.ring.complete(head, 0);
-        }
-        drop(guard);
-        // The abstraction calls the driver's callback, if it still has one.
-        this.callbacks.signal_vq(TXQ as u16);
+impl Sink {
+    fn queue<R>(&self, idx: u16, f: impl FnOnce(&mut Queue, u64) -> R) -> R {
+        let mut st = self.state.lock();
+        let features = st.features;
+        f(&mut st.queues[usize::from(idx)], features)
     }
-}
-
-/// The device data: the state, shared with the work item.
-struct SinkDev(Arc<Sink>);
-
-/// Every operation locks the state.
-fn state(dev: &Device<SinkDev>) -> MutexGuard<'_, State> {
-    dev.0.state.lock()
 }
 
 #[vtable]
-impl vdpa::ConfigOps for SinkDev {
+impl vdpa::ConfigOps for Sink {
     fn set_vq_address(dev: &Device<Self>, idx: u16, d: u64, a: u64, u: u64) -> Result {
-        state(dev).queues[idx as usize].addr = (d, a, u);
+        dev.queue(idx, |q, _| q.addr = (d, a, u));
         Ok(())
     }
-
     fn set_vq_num(dev: &Device<Self>, idx: u16, num: u32) {
-        state(dev).queues[idx as usize].num = num;
+        dev.queue(idx, |q, _| q.num = num);
     }
 
-    fn kick_vq(dev: &Device<Self>, idx: u16) {
-        if idx as usize == TXQ {
-            // Already queued is fine: that run takes the new frames too.
-            let _ = dev.0.queue.enqueue(dev.0.clone());
-        }
+    /// Takes every frame sent and gives the buffers back unread, then
+    /// signals the driver. Only the transmit queue ever has work.
+    fn kick_vq(dev: &Device<Self>, _idx: u16) {
+        let (mut riov, mut wiov) = (vringh::Kiov::new(), vringh::Kiov::new());
+        dev.queue(TXQ, |q, _| {
+            while let Ok(Some(head)) = q.ring.getdesc(&mut riov, &mut wiov, GFP_ATOMIC) {
+                let _ = q.ring.complete(head, 0);
+            }
+        });
+        dev.callbacks().signal_vq(TXQ);
     }
 
     fn set_vq_ready(dev: &Device<Self>, idx: u16, ready: bool) {
-        let mut st = state(dev);
-        let features = st.features;
-        let q = &mut st.queues[idx as usize];
-        let (d, a, u) = q.addr;
-        q.ready = ready && q.ring.init(features, q.num, d, a, u).is_ok();
+        dev.queue(idx, |q, features| {
+            let (d, a, u) = q.addr;
+            // A ring that fails to set up stays stopped: not ready.
+            if !ready || q.ring.init(features, q.num, d, a, u).is_err() {
+                q.ring.stop();
+            }
+        });
     }
-
     fn get_vq_ready(dev: &Device<Self>, idx: u16) -> bool {
-        state(dev).queues[idx as usize].ready
+        dev.queue(idx, |q, _| q.ring.is_ready())
     }
 
-    fn set_vq_state(dev: &Device<Self>, idx: u16, s: &VqState) -> Result {
-        state(dev).queues[idx as usize]
-            .ring
-            .set_last_avail_idx(s.avail_index);
+    fn set_vq_state(dev: &Device<Self>, idx: u16, s: &vdpa::VqState) -> Result {
+        dev.queue(idx, |q, _| q.ring.set_last_avail_idx(s.avail_index));
         Ok(())
     }
-
-    fn get_vq_state(dev: &Device<Self>, idx: u16) -> Result<VqState> {
-        let avail_index = state(dev).queues[idx as usize].ring.last_avail_idx();
-        Ok(VqState { avail_index })
-    }
-
-    fn get_vendor_vq_stats(
-        dev: &Device<Self>,
-        idx: u16,
-        out: &mut vdpa::VendorStats<'_>,
-    ) -> Result {
-        let frames = if idx as usize == TXQ {
-            state(dev).frames
-        } else {
-            0
-        };
-        out.put(c"frames swallowed", frames)
+    fn get_vq_state(dev: &Device<Self>, idx: u16) -> Result<vdpa::VqState> {
+        let avail_index = dev.queue(idx, |q, _| q.ring.last_avail_idx());
+        Ok(vdpa::VqState { avail_index })
     }
 
     fn get_device_features(_dev: &Device<Self>) -> u64 {
         FEATURES
     }
-
     fn set_driver_features(dev: &Device<Self>, features: u64) -> Result {
-        state(dev).features = features & FEATURES;
+        dev.state.lock().features = features & FEATURES;
         Ok(())
     }
-
     fn get_driver_features(dev: &Device<Self>) -> u64 {
-        state(dev).features
+        dev.state.lock().features
     }
 
     fn get_vq_num_max(_dev: &Device<Self>) -> u16 {
         256
     }
-
     fn get_device_id(_dev: &Device<Self>) -> u32 {
-        1 // VIRTIO_ID_NET
+        virtio::id::NET
     }
 
     fn get_status(dev: &Device<Self>) -> u8 {
-        state(dev).status
+        dev.state.lock().status
     }
-
     fn set_status(dev: &Device<Self>, status: u8) {
-        state(dev).status = status;
+        dev.state.lock().status = status;
     }
 
     fn reset(dev: &Device<Self>) -> Result {
-        let mut st = state(dev);
-        for q in st.queues.iter_mut() {
-            q.ring.stop();
-            q.ready = false;
-        }
+        let mut st = dev.state.lock();
+        st.queues.iter_mut().for_each(|q| q.ring.stop());
         (st.features, st.status) = (0, 0);
         Ok(())
     }
 
     fn get_config_size(_dev: &Device<Self>) -> usize {
-        12 // mac, status, max_virtqueue_pairs, mtu: all zero
+        0
     }
-
-    fn get_config(_dev: &Device<Self>, _offset: usize, buf: &mut [u8]) {
-        buf.fill(0);
-    }
+    fn get_config(_dev: &Device<Self>, _offset: usize, _buf: &mut [u8]) {}
 }
 
-struct SinkMgmt(Arc<OwnedQueue>);
-
+struct SinkMgmt;
 #[vtable]
 impl vdpa::MgmtDriver for SinkMgmt {
-    type Device = SinkDev;
+    type Device = Sink;
 
     fn dev_add(
-        m: &MgmtRegistration<Self>,
+        m: &vdpa::MgmtRegistration<Self>,
         name: &CStr,
-        _: &DevSetConfig,
-    ) -> Result<UnregisteredDevice<SinkDev>> {
+        _: &vdpa::DevSetConfig,
+    ) -> Result<vdpa::UnregisteredDevice<Sink>> {
         // The device sees physical memory: it has no map ops.
-        let space = AddressSpace::new(64)?;
-        space.lock().add_range(0, u64::MAX, 0, Perm::RW)?;
+        let space = iotlb::AddressSpace::new(2)?;
+        space.lock().add_range(0, u64::MAX, 0, iotlb::Perm::RW)?;
         let mut state = State::default();
-        for q in state.queues.iter_mut() {
+        for q in &mut state.queues {
             q.ring.set_address_space(space.clone());
         }
-        let callbacks = Callbacks::new(2)?;
-        let signal = callbacks.clone();
-        let sink = Arc::pin_init(
-            pin_init!(Sink {
-                state <- kernel::new_mutex!(state),
-                work <- kernel::new_work!("Sink::work"),
-                queue: m.0.clone(),
-                callbacks: signal,
-            }),
-            GFP_KERNEL,
-        );
-        let (nvqs, ngroups, nas, dma) = (2, 1, 1, vdpa::DmaModel::Platform);
         let opts = vdpa::Options {
-            nvqs,
-            ngroups,
-            nas,
-            dma,
+            nvqs: NVQS.into(),
+            ngroups: 1,
+            nas: 1,
+            dma: vdpa::DmaModel::Platform,
             self_dma: true,
         };
-        let sink = sink.map(SinkDev);
-        UnregisteredDevice::new(Some(m.parent()), Some(name), opts, callbacks, sink)
+        let sink = try_pin_init!(Sink {
+            state <- kernel::new_spinlock_irq!(state),
+        });
+        let callbacks = vdpa::Callbacks::new(NVQS)?;
+        vdpa::UnregisteredDevice::new(Some(m.parent()), Some(name), opts, callbacks, sink)
     }
 }
 
+const ATTRS: vdpa::MgmtAttrs = vdpa::MgmtAttrs {
+    device_id: virtio::id::NET,
+    config_attrs: vdpa::ConfigAttrs::NONE,
+    supported_features: FEATURES,
+    max_supported_vqs: NVQS as u32,
+};
+
+/// The management device, on a faux device of its own.
 #[pin_data]
-struct Registrations {
+struct SinkModule {
     #[pin]
-    mgmt: MgmtRegistration<SinkMgmt>,
+    mgmt: vdpa::MgmtRegistration<SinkMgmt>,
     parent: faux::Registration,
 }
 
-/// The module: dropping it removes the devices, then waits for their work.
-struct SinkModule {
-    _registrations: DrainAfter<Pin<KBox<Registrations>>>,
-}
-
-impl kernel::Module for SinkModule {
-    fn init(_module: &'static ThisModule) -> Result<Self> {
-        let queue = OwnedQueue::new(c"rust_vdpa_sink", workqueue::flags::UNBOUND, 0)?;
-        let queue = Arc::new(queue, GFP_KERNEL)?;
-        let q = queue.clone();
-        let regs = KBox::pin_init(
-            try_pin_init!(Registrations {
-                parent: faux::Registration::new(c"rust_vdpa_sink", None)?,
-                mgmt <- MgmtRegistration::new(parent.as_ref(), ATTRS, Ok::<_, Error>(SinkMgmt(q))),
-            }),
-            GFP_KERNEL,
-        )?;
-        Ok(SinkModule {
-            _registrations: DrainAfter::new(queue, regs),
+impl kernel::InPlaceModule for SinkModule {
+    fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
+        try_pin_init!(SinkModule {
+            parent: faux::Registration::new(c"rust_vdpa_sink", None)?,
+            mgmt <- vdpa::MgmtRegistration::new(parent.as_ref(), ATTRS, Ok::<_, Error>(SinkMgmt)),
         })
     }
 }

@@ -2,7 +2,7 @@
 /*
  * irq_bypass_bad: bad input to the kernel's irq bypass consumer side as our
  * Rust abstraction (rust/kernel/irq_bypass.rs) wraps it, through the test
- * consumer behind /dev/vdpa_bypass_probe (vdpa_bypass_probe.ko): a
+ * consumer behind /dev/rust_irq_bypass_probe (rust_irq_bypass_probe.ko): a
  * descriptor that is not open (EBADF) or not an eventfd (EINVAL), a second
  * consumer on an eventfd that has one (EBUSY, the first one unharmed), the
  * eventfd free again once its consumer stops or its file closes, a state
@@ -21,7 +21,7 @@
 
 #include "../kselftest.h"
 
-#define PROBE "/dev/vdpa_bypass_probe"
+#define PROBE "/dev/rust_irq_bypass_probe"
 #define PROBE_WATCH _IO('v', 0xb0)
 #define PROBE_STATE _IOR('v', 0xb1, struct probe_state)
 

@@ -95,6 +95,22 @@ vdpa_vhost_of() {
 	return 1
 }
 
+# The frames a netdev sent whose buffers its device gave back: virtio-net
+# counts a sent frame when the device uses its buffer.
+vdpa_tx_packets() { cat "/sys/class/net/$1/statistics/tx_packets" 2>/dev/null; }
+
+vdpa_tx_at_least() { [ "$(vdpa_tx_packets "$1")" -ge "$2" ] 2>/dev/null; }
+
+# Sends 10 broadcast frames of 60..600 bytes on a netdev (which must be up)
+# and waits until its device used them all.
+vdpa_send_used() { # vdpa_send_used <ifname>
+	local before
+	before=$(vdpa_tx_packets "$1")
+	"$DIR/vdpa_net_loop" "$1" ff:ff:ff:ff:ff:ff 60 600 60 none >/dev/null
+	wait_for vdpa_tx_at_least "$1" $((${before:-0} + 10)) ||
+		{ echo "tx_packets ${before:-?} -> $(vdpa_tx_packets "$1")"; return 1; }
+}
+
 # Helpers for the PCI functions the tests are given.
 . "$DIR/pci_lib.sh"
 

@@ -4,7 +4,7 @@
  * function, as KVM would see it. vhost-vdpa registers an irq bypass producer
  * for each virtqueue whose call eventfd is set once the device is running,
  * with the IRQ the parent's get_vq_irq gives; the test module behind
- * /dev/vdpa_bypass_probe (vdpa_bypass_probe.ko) stands where KVM's consumer
+ * /dev/rust_irq_bypass_probe (rust_irq_bypass_probe.ko) stands where KVM's consumer
  * would and reports which IRQ it was connected to.
  *
  * Usage: vhost_vdpa_bypass /dev/vhost-vdpa-N PREFIX BDF
@@ -77,9 +77,9 @@ int main(int argc, char **argv)
 	bdf = argv[3];
 	path = ktap_begin(3, argv, 7);
 	for (q = 0; q < 2; q++) {
-		probe[q] = open("/dev/vdpa_bypass_probe", O_RDWR);
+		probe[q] = open("/dev/rust_irq_bypass_probe", O_RDWR);
 		if (probe[q] < 0) {
-			printf("Bail out! /dev/vdpa_bypass_probe: %s\n", strerror(errno));
+			printf("Bail out! /dev/rust_irq_bypass_probe: %s\n", strerror(errno));
 			return 1;
 		}
 	}

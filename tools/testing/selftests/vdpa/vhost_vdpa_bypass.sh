@@ -3,7 +3,7 @@
 #
 # The irq bypass wiring of the PCI parents (our vdpa_rpci, the C vp_vdpa as
 # the reference): with the function's vDPA device bound to vhost_vdpa, a
-# test consumer (vdpa_bypass_probe.ko, in KVM's place) on a queue's call
+# test consumer (rust_irq_bypass_probe.ko, in KVM's place) on a queue's call
 # eventfd must be connected to that queue's MSI-X IRQ, and disconnected when
 # the call eventfd is cleared or the device reset. See vhost_vdpa_bypass.c.
 . "$(dirname "$0")/lib.sh"
@@ -19,7 +19,7 @@ vdpa_require "the vdpa tool (iproute2)" vdpa help
 vdpa_require "the test function $NET" test -e /sys/bus/pci/devices/$NET
 # vhost-vdpa attaches the function to an IOMMU domain of its own.
 vdpa_require "an IOMMU for $NET (a vIOMMU in the guest)" test -e /sys/bus/pci/devices/$NET/iommu_group
-vdpa_require "the irq bypass probe (vdpa_bypass_probe.ko)" modprobe vdpa_bypass_probe
+vdpa_require "the irq bypass probe (rust_irq_bypass_probe.ko)" modprobe rust_irq_bypass_probe
 set -- $PARENTS
 ktap_set_plan $((NTESTS * $#))
 ulimit -l unlimited
@@ -27,7 +27,7 @@ ulimit -l unlimited
 cleanup() {
 	vdpa dev del "$DEV" 2>/dev/null
 	pci_native $NET >/dev/null 2>&1
-	modprobe -r vhost_vdpa vdpa_bypass_probe 2>/dev/null
+	modprobe -r vhost_vdpa rust_irq_bypass_probe 2>/dev/null
 }
 trap cleanup EXIT
 

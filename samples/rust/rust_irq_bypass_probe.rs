@@ -4,7 +4,7 @@
 //! test can see which interrupt a vDPA parent offers for a virtqueue's call
 //! eventfd, and when that offer is withdrawn.
 //!
-//! `/dev/vdpa_bypass_probe`: each open file watches at most one eventfd.
+//! `/dev/rust_irq_bypass_probe`: each open file watches at most one eventfd.
 //! - `WATCH` (`_IO('v', 0xb0)`, argument: an eventfd descriptor of the
 //!   caller, or -1 to stop watching) registers a consumer on that eventfd.
 //! - `STATE` (`_IOR('v', 0xb1, struct { s32 irq; u32 connected, adds,
@@ -12,6 +12,7 @@
 //!   many times producers were connected and disconnected.
 
 use kernel::{
+    eventfd::EventFd,
     fs::File,
     ioctl::{
         _IO,
@@ -19,8 +20,7 @@ use kernel::{
     },
     irq_bypass::{
         Consumer,
-        ConsumerRegistration,
-        EventFd, //
+        ConsumerRegistration, //
     },
     miscdevice::{
         MiscDevice,
@@ -47,7 +47,7 @@ const STATE: u32 = _IOR::<[u32; 4]>(b'v' as u32, 0xb1);
 
 module! {
     type: ProbeModule,
-    name: "vdpa_bypass_probe",
+    name: "rust_irq_bypass_probe",
     authors: ["rvdpa developers"],
     description: "Test-only IRQ bypass consumer for vDPA parents",
     license: "GPL",
@@ -151,7 +151,7 @@ impl kernel::InPlaceModule for ProbeModule {
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
             misc <- MiscDeviceRegistration::register(MiscDeviceOptions {
-                name: c"vdpa_bypass_probe",
+                name: c"rust_irq_bypass_probe",
             }),
         })
     }
