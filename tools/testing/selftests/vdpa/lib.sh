@@ -114,25 +114,135 @@ vdpa_send_used() { # vdpa_send_used <ifname>
 # Helpers for the PCI functions the tests are given.
 . "$DIR/pci_lib.sh"
 
-# Runs a program that prints KTAP numbered from 1 and reports its results as
-# ours; results it did not print (it bailed out) are failures, so that the
-# plan holds.
-ktap_run_program() { # ktap_run_program <number of results> <command...>
-	local want=$1 got=0 line
+# A script's tests are shell functions, run in order by run_tests: each is
+# one result, its description set by test_desc, its verdict its exit status
+# (or test_skip). What it prints becomes diagnostics when it fails. A test
+# that runs a test program (test_runs_program) reports the program's results
+# instead, as many as the program says it has. The plan comes from the lists
+# of tests (tests_plan), never from a count kept by hand.
+declare -A TEST_RESULTS=()
+TEST_DESC=
+TEST_SKIP=
+
+# Describes the test that runs: its name in the results.
+test_desc() { TEST_DESC=$*; }
+
+# Has the test that runs reported as skipped, and why (it returns after).
+test_skip() { TEST_SKIP=$*; }
+
+# Has a test run a test program (ktap_run_program), and learns how many
+# results it owes: the program prints that, given --plan in place of its
+# first argument (see vdpa_test.h). Ends the script when it cannot say.
+test_runs_program() { # test_runs_program <test> <program> [arguments after the first]
+	local n
+	n=$("$2" --plan "${@:3}") && [ "$n" -gt 0 ] 2>/dev/null ||
+		ktap_exit_fail_msg "$(basename "$2") --plan did not print its number of results"
+	TEST_RESULTS[$1]=$n
+}
+
+# The number of results a list of tests reports.
+tests_plan() { # tests_plan <test...>
+	local t n=0
+	for t in "$@"; do
+		n=$((n + ${TEST_RESULTS[$t]:-1}))
+	done
+	echo "$n"
+}
+
+# Sets the plan: the results of a list of tests, times over (once per parent).
+tests_set_plan() { # tests_set_plan <times> <test...>
+	ktap_set_plan $(($(tests_plan "${@:2}") * $1))
+}
+
+# Runs a test that runs a program (its test_desc names the program). The
+# results the program owes and did not print (it stopped early) are
+# failures; more than it owes end the script, for the plan no longer holds.
+__run_program_test() { # __run_program_test <test>
+	local want=${TEST_RESULTS[$1]} got=$KTAP_TESTNO
+
+	TEST_DESC=
+	"$1"
+	got=$((KTAP_TESTNO - got))
+	[ "$got" -gt "$want" ] && ktap_exit_fail_msg "${TEST_DESC:-$1} reported $got results, not $want"
+	while [ "$got" -lt "$want" ]; do
+		got=$((got + 1))
+		ktap_test_fail "${TEST_DESC:-$1}: result $got of $want missing (the program stopped early)"
+	done
+}
+
+# Runs a list of tests in order, in this shell: a test may leave variables
+# for those after it.
+run_tests() { # run_tests <test...>
+	local t out rc no
+
+	out=$(mktemp) || ktap_exit_fail_msg "no temporary file"
+	for t in "$@"; do
+		if [ -n "${TEST_RESULTS[$t]:-}" ]; then
+			__run_program_test "$t"
+			continue
+		fi
+		TEST_DESC= TEST_SKIP=
+		no=$KTAP_TESTNO
+		"$t" > "$out" 2>&1
+		rc=$?
+		[ "$KTAP_TESTNO" = "$no" ] || ktap_exit_fail_msg "$t reported results of its own"
+		if [ -n "$TEST_SKIP" ]; then
+			ktap_test_skip "${TEST_DESC:-$t} ($TEST_SKIP)"
+		elif [ $rc = 0 ]; then
+			ktap_test_pass "${TEST_DESC:-$t}"
+		else
+			sed 's/^/# /' "$out"
+			ktap_test_fail "${TEST_DESC:-$t}"
+		fi
+	done
+	rm -f "$out"
+}
+
+# Reports every result a list of tests owes as skipped (or failed), for one
+# reason.
+skip_tests() { # skip_tests <why> <test...>
+	__report_tests ktap_test_skip "$@"
+}
+
+fail_tests() { # fail_tests <why> <test...>
+	__report_tests ktap_test_fail "$@"
+}
+
+__report_tests() { # __report_tests <ktap_test_skip|ktap_test_fail> <why> <test...>
+	local report=$1 why=$2 t i
+	shift 2
+	for t in "$@"; do
+		for i in $(seq "${TEST_RESULTS[$t]:-1}"); do
+			"$report" "$why"
+		done
+	done
+}
+
+# Runs a test program (KTAP through kselftest.h, numbered from 1) and reports
+# its results as ours, each name after the prefix; what else it prints
+# becomes diagnostics. Only in a test of test_runs_program, which has the
+# results the program owes and did not print reported as failures.
+ktap_run_program() { # ktap_run_program <prefix> <command...>
+	local prefix=${1:+$1 } line res desc rc
 	shift
 	while IFS= read -r line; do
-		case "$line" in
-		"ok "*"# SKIP "*)
-			ktap_test_skip "$(echo "$line" | sed -E 's/^ok [0-9]+ //; s/ # SKIP .*//') (${line##*# SKIP })"
-			got=$((got + 1)) ;;
-		"ok "*) ktap_test_pass "$(echo "$line" | sed -E 's/^ok [0-9]+ //')"; got=$((got + 1)) ;;
-		"not ok "*) ktap_test_fail "$(echo "$line" | sed -E 's/^not ok [0-9]+ //')"; got=$((got + 1)) ;;
-		"TAP version"*|"1.."*|"# Totals"*) ;;
-		*) echo "# $line" ;;
+		if ! [[ $line =~ ^(not ok|ok)\ [0-9]+( (.*))?$ ]]; then
+			case "$line" in
+			"TAP version"*|"1.."*|"# Totals"*|"# Planned tests"*) ;;
+			*) echo "# $line" ;;
+			esac
+			continue
+		fi
+		res=${BASH_REMATCH[1]}
+		desc=${BASH_REMATCH[3]}
+		case "$res:$desc" in
+		"ok:# SKIP "*) ktap_test_skip "$prefix${desc#\# SKIP }" ;;
+		ok:*) ktap_test_pass "$prefix$desc" ;;
+		*) ktap_test_fail "$prefix$desc" ;;
 		esac
 	done < <("$@" 2>&1)
-	while [ $got -lt "$want" ]; do
-		got=$((got + 1))
-		ktap_test_fail "$(basename "$1"): result $got missing (the program stopped early)"
-	done
+	wait $! 2>/dev/null
+	rc=$?
+	[ $rc -gt 1 ] && echo "# $(basename "$1") exited $rc"
+	return 0
 }

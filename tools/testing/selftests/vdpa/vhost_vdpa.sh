@@ -13,12 +13,10 @@ TYPE=${1:-net}
 case "$TYPE" in
 net)
 	PARENTS=${VDPA_VHOST_PARENTS:-vdpa_rsim:faux/vdpa_rsim_net vdpa_rsim@batch_mapping=0:faux/vdpa_rsim_net vdpa_sim_net:vdpasim_net}
-	NTESTS=31
 	ADD_ARGS="mac 02:52:56:11:22:33"
 	;;
 blk)
 	PARENTS=${VDPA_VHOST_BLK_PARENTS:-vdpa_rsim:faux/vdpa_rsim_blk vdpa_rsim@batch_mapping=0:faux/vdpa_rsim_blk vdpa_sim_blk:vdpasim_blk}
-	NTESTS=20
 	ADD_ARGS=
 	;;
 *)
@@ -39,11 +37,20 @@ C_SIM_SKIP_PA="the C simulator with use_va=0 maps physical memory one to one unt
 C_SIM_SKIP_STATUS="the C simulator advances past the status byte after a failed transfer"
 C_SIM_SKIP_SIZE="the C simulator compares a request's sectors with seg_max x size_max, a number of bytes: it takes up to 64 MiB"
 
+# The userspace driver's tests, on the device's node.
+t_program() {
+	test_desc "$name: vhost_vdpa_$TYPE"
+	VHOST_VDPA_SKIP_PA=$skip_pa VHOST_VDPA_SKIP_STATUS=$skip_status VHOST_VDPA_SKIP_SIZE=$skip_size \
+		ktap_run_program "$name:" "$DIR/vhost_vdpa_$TYPE" "$node"
+}
+TESTS=(t_program)
+
 ktap_print_header
 vdpa_require "root" test "$(id -u)" = 0
 vdpa_require "the vdpa tool (iproute2)" vdpa help
+test_runs_program t_program "$DIR/vhost_vdpa_$TYPE"
 set -- $PARENTS
-ktap_set_plan $((NTESTS * $#))
+tests_set_plan $# "${TESTS[@]}"
 ulimit -l unlimited
 
 cleanup() {
@@ -66,7 +73,7 @@ for parent in "$@"; do
 	esac
 	modprobe -r "$mod" 2>/dev/null
 	if ! modprobe "$mod" $params 2>/dev/null; then
-		for i in $(seq 1 $NTESTS); do ktap_test_skip "$name: module $mod is not available"; done
+		skip_tests "$name: module $mod is not available" "${TESTS[@]}"
 		continue
 	fi
 	modprobe -r virtio_vdpa 2>/dev/null
@@ -79,8 +86,7 @@ for parent in "$@"; do
 	case "$mod" in
 	vdpa_sim_*) skip_pa=$C_SIM_SKIP_PA skip_status=$C_SIM_SKIP_STATUS skip_size=$C_SIM_SKIP_SIZE ;;
 	esac
-	VHOST_VDPA_SKIP_PA=$skip_pa VHOST_VDPA_SKIP_STATUS=$skip_status VHOST_VDPA_SKIP_SIZE=$skip_size \
-		ktap_run_program $NTESTS "$DIR/vhost_vdpa_$TYPE" "$node" "$name"
+	run_tests "${TESTS[@]}"
 	vdpa dev del "$DEV"
 	modprobe -r vhost_vdpa "$mod" 2>/dev/null
 	case "$mod" in vdpa_sim_*) modprobe -r vdpa_sim 2>/dev/null ;; esac

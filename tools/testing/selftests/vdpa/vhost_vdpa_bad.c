@@ -4,11 +4,13 @@
  * through /dev/vhost-vdpa-N, and races, each followed by a check that the
  * device still works. The vhost-vdpa driver is vhost_vdpa_lib.c's.
  *
- * Usage: vhost_vdpa_bad /dev/vhost-vdpa-N PREFIX MAC
+ * Usage: vhost_vdpa_bad /dev/vhost-vdpa-N MAC
+ *        vhost_vdpa_bad --plan
  *        vhost_vdpa_bad hold /dev/vhost-vdpa-N
  *
- * The first form prints KTAP (PREFIX starts each test name; MAC is the
- * device's provisioned address):
+ * The first form runs the tests and reports them through kselftest.h (MAC is
+ * the device's provisioned address); the second prints how many results the
+ * first reports (see vdpa_test.h). The tests:
  * - config space: the provisioned MAC at offset 0; reads and writes of no
  *   bytes, from past the end and across the end refused (EINVAL: the ioctl
  *   gives that for every range its validation refuses), the last byte
@@ -27,7 +29,7 @@
  * After each bad input, the device is reset, set up again, and must loop
  * frames back byte for byte.
  *
- * The second form opens the device, sets it up, prints "ready" and keeps it
+ * The third form opens the device, sets it up, prints "ready" and keeps it
  * open until its standard input ends: the shell test removes the device or
  * its module while a process holds it.
  *
@@ -46,7 +48,6 @@
 
 #include "vhost_vdpa_lib.h"
 
-#define NTESTS 19
 #define MEM_SIZE (2u << 20)
 #define IOVA_BASE 0x40000000ull
 /* The read-only and write-only mappings: one page each, in no region. */
@@ -139,8 +140,9 @@ static void works_again(const char *after)
 {
 	int r = fresh(), back = r ? 0 : loop_back(8, 50);
 
-	result(!r && back == 8, "after %s, a reset and a new setup work (%d of 8 frames back, setup %d)",
-	       after, back, r);
+	ksft_test_result(!r && back == 8,
+			 "after %s, a reset and a new setup work (%d of 8 frames back, setup %d)\n",
+			 after, back, r);
 }
 
 /* Reads or writes config space; returns 0 or the negative errno. */
@@ -179,40 +181,77 @@ static int map_page(uint64_t io, void *p, uint8_t perm)
 	return write(d.fd, &msg, sizeof(msg)) == sizeof(msg) ? 0 : -errno;
 }
 
-static void test_config(void)
-{
-	uint8_t got[8], big[64] = { 0 }, m[6];
-	uint32_t size = 0;
-	int r;
+/* The size of the config space (the first test reads it). */
+static uint32_t cfg_size;
 
-	r = ioctl(d.fd, VHOST_VDPA_GET_CONFIG_SIZE, &size) ? -errno : 0;
-	result(!r && size >= 6 && !config(VHOST_VDPA_GET_CONFIG, 0, 6, got) && !memcmp(got, mac, 6),
-	       "config space (%u bytes) starts with the provisioned MAC", size);
-	result(config(VHOST_VDPA_GET_CONFIG, 0, 0, got) == -EINVAL,
-	       "a config read of no bytes is refused (EINVAL)");
-	result(config(VHOST_VDPA_GET_CONFIG, size + 1, 1, got) == -EINVAL,
-	       "a config read from past the end is refused (EINVAL)");
-	result(config(VHOST_VDPA_GET_CONFIG, size - 1, 2, got) == -EINVAL,
-	       "a config read across the end is refused (EINVAL)");
-	result(size && !config(VHOST_VDPA_GET_CONFIG, size - 1, 1, got),
-	       "the last config byte is readable");
-	memset(big, 0xee, sizeof(big));
-	r = config(VHOST_VDPA_SET_CONFIG, size - 2, sizeof(big), big);
-	result(r == -EINVAL && !config(VHOST_VDPA_GET_CONFIG, 0, 6, m) &&
-	       !memcmp(m, mac, 6), "a config write across the end is refused (%d), the MAC unchanged", r);
+static void config_mac(void)
+{
+	uint8_t got[6];
+	int r = ioctl(d.fd, VHOST_VDPA_GET_CONFIG_SIZE, &cfg_size) ? -errno : 0;
+
+	ksft_test_result(!r && cfg_size >= 6 && !config(VHOST_VDPA_GET_CONFIG, 0, 6, got) &&
+				 !memcmp(got, mac, 6),
+			 "config space (%u bytes) starts with the provisioned MAC\n", cfg_size);
 }
 
-static void test_status(void)
+static void config_read_empty(void)
 {
-	uint8_t s = VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER;
+	uint8_t got[8];
+
+	ksft_test_result(config(VHOST_VDPA_GET_CONFIG, 0, 0, got) == -EINVAL,
+			 "a config read of no bytes is refused (EINVAL)\n");
+}
+
+static void config_read_past(void)
+{
+	uint8_t got[8];
+
+	ksft_test_result(config(VHOST_VDPA_GET_CONFIG, cfg_size + 1, 1, got) == -EINVAL,
+			 "a config read from past the end is refused (EINVAL)\n");
+}
+
+static void config_read_across(void)
+{
+	uint8_t got[8];
+
+	ksft_test_result(config(VHOST_VDPA_GET_CONFIG, cfg_size - 1, 2, got) == -EINVAL,
+			 "a config read across the end is refused (EINVAL)\n");
+}
+
+static void config_last_byte(void)
+{
+	uint8_t got[8];
+
+	ksft_test_result(cfg_size && !config(VHOST_VDPA_GET_CONFIG, cfg_size - 1, 1, got),
+			 "the last config byte is readable\n");
+}
+
+static void config_write_across(void)
+{
+	uint8_t big[64], m[6];
+	int r;
+
+	memset(big, 0xee, sizeof(big));
+	r = config(VHOST_VDPA_SET_CONFIG, cfg_size - 2, sizeof(big), big);
+	ksft_test_result(r == -EINVAL && !config(VHOST_VDPA_GET_CONFIG, 0, 6, m) &&
+				 !memcmp(m, mac, 6),
+			 "a config write across the end is refused (%d), the MAC unchanged\n", r);
+}
+
+static void status_clear_bit(void)
+{
+	set_status(&d, 0);
+	set_status(&d, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
+	ksft_test_result(set_status(&d, VIRTIO_CONFIG_S_ACKNOWLEDGE) == -EINVAL,
+			 "clearing a status bit without a reset is refused (EINVAL)\n");
+}
+
+/* Queues set up as usual, but DRIVER_OK without FEATURES_OK. */
+static void status_no_features_ok(void)
+{
 	char what[64];
 	int i, r;
 
-	set_status(&d, 0);
-	set_status(&d, s);
-	result(set_status(&d, VIRTIO_CONFIG_S_ACKNOWLEDGE) == -EINVAL,
-	       "clearing a status bit without a reset is refused (EINVAL)");
-	/* Queues set up as usual, but DRIVER_OK without FEATURES_OK. */
 	d.no_features_ok = 1;
 	r = fresh();
 	d.no_features_ok = 0;
@@ -228,20 +267,23 @@ static void test_status(void)
 	works_again(what);
 }
 
-static void test_permissions(void)
-{
-	uint8_t *ro = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	uint8_t *wo = ro + PAGE, *f;
-	struct vring_desc rx = { .addr = IOVA_RO, .len = PAGE, .flags = VRING_DESC_F_WRITE };
-	struct vring_desc tx = { .addr = IOVA_WO, .len = HDR_LEN + 200 };
-	uint16_t id;
-	int i, clean = 1, back = 0, got;
+/* The pages of the read-only and the write-only mapping. */
+static uint8_t *ro, *wo;
 
+static void perm_read_only(void)
+{
+	struct vring_desc rx = { .addr = IOVA_RO, .len = PAGE, .flags = VRING_DESC_F_WRITE };
+	uint8_t *f;
+	uint16_t id;
+	int i, j, clean = 1;
+
+	ro = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (ro == MAP_FAILED || mlock(ro, 2 * PAGE)) {
-		result(0, "a receive buffer in a read-only mapping is never written (no memory)");
-		result(0, "a frame in a write-only mapping is never sent (no memory)");
+		ro = NULL;
+		ksft_test_result_fail("a receive buffer in a read-only mapping is never written (no memory)\n");
 		return;
 	}
+	wo = ro + PAGE;
 	/* Only the read-only buffer is posted for receiving. */
 	setup(&d);
 	memset(ro, 0x5a, PAGE);
@@ -252,20 +294,32 @@ static void test_permissions(void)
 	post(&d, TXQ, f, HDR_LEN + 200, 0);
 	wait_used(&d, RXQ, 1000, &id);
 	drain(TXQ, 200);
-	for (int j = 0; j < PAGE; j++)
+	for (j = 0; j < PAGE; j++)
 		clean &= ro[j] == 0x5a;
-	result(!i && clean, "a receive buffer in a read-only mapping is never written (map %d)", i);
-	works_again("a read-only receive buffer");
+	ksft_test_result(!i && clean,
+			 "a receive buffer in a read-only mapping is never written (map %d)\n", i);
+}
 
-	/* A frame in a write-only mapping: the device may not read it. */
+static void perm_read_only_after(void)
+{
+	works_again("a read-only receive buffer");
+}
+
+/* A frame in a write-only mapping: the device may not read it. */
+static void perm_write_only(void)
+{
+	struct vring_desc tx = { .addr = IOVA_WO, .len = HDR_LEN + 200 };
+	struct ring *t = &d.rings[TXQ];
+	int i, back = 0, got;
+	uint16_t id;
+
+	if (!ro) {
+		ksft_test_result_fail("a frame in a write-only mapping is never sent (no memory)\n");
+		return;
+	}
 	make_frame(wo, 200, 2);
 	i = map_page(IOVA_WO, wo, VHOST_ACCESS_WO);
-	tx.next = 0;
-	{
-		struct ring *t = &d.rings[TXQ];
-
-		post_chain(&d, TXQ, t->avail_idx % t->num, &tx, 1);
-	}
+	post_chain(&d, TXQ, t->avail_idx % t->num, &tx, 1);
 	for (;;) {
 		got = wait_used(&d, RXQ, 1000, &id);
 		if (got < 0)
@@ -274,9 +328,16 @@ static void test_permissions(void)
 			!memcmp(buf(RXQ, id) + HDR_LEN, wo + HDR_LEN, 200);
 	}
 	drain(TXQ, 200);
-	result(!i && !back, "a frame in a write-only mapping is never sent (map %d, %d came back)", i, back);
+	ksft_test_result(!i && !back,
+			 "a frame in a write-only mapping is never sent (map %d, %d came back)\n", i,
+			 back);
+}
+
+static void perm_write_only_after(void)
+{
 	works_again("a write-only frame");
-	munmap(ro, 2 * PAGE);
+	if (ro)
+		munmap(ro, 2 * PAGE);
 }
 
 /*
@@ -301,30 +362,54 @@ static int ctrl(uint8_t class, uint8_t cmd, const void *data, uint32_t len)
 	return wait_used(&d, CVQ, 2000, &id) < 0 ? -1 : *ack;
 }
 
-static void test_cvq(void)
+#define NO_CVQ "the device has no control queue"
+
+static int has_cvq(void)
+{
+	return !!(d.features & (1ull << VIRTIO_NET_F_CTRL_VQ));
+}
+
+static void cvq_unknown_class(void)
+{
+	int a;
+
+	if (!has_cvq()) {
+		ksft_test_result_skip("an unknown control class is refused (%s)\n", NO_CVQ);
+		return;
+	}
+	fresh();
+	a = ctrl(0xee, 0, "", 0);
+	ksft_test_result(a == VIRTIO_NET_ERR,
+			 "an unknown control class is answered VIRTIO_NET_ERR (ack %d)\n", a);
+}
+
+static void cvq_short_mac(void)
 {
 	const char *why = getenv("VHOST_VDPA_SKIP_SHORT_MAC");
 	uint8_t m[6];
 	int a;
 
-	if (!(d.features & (1ull << VIRTIO_NET_F_CTRL_VQ))) {
-		skip("the device has no control queue", "an unknown control class is refused");
-		skip("the device has no control queue", "a short MAC_ADDR_SET is refused");
-		skip("the device has no control queue", "the device works after bad control commands");
+	if (!has_cvq()) {
+		ksft_test_result_skip("a short MAC_ADDR_SET is refused (%s)\n", NO_CVQ);
 		return;
 	}
-	fresh();
-	a = ctrl(0xee, 0, "", 0);
-	result(a == VIRTIO_NET_ERR, "an unknown control class is answered VIRTIO_NET_ERR (ack %d)", a);
 	if (why && *why) {
-		skip(why,
-		     "a MAC_ADDR_SET with a 3-byte address is answered VIRTIO_NET_ERR, the MAC unchanged");
-		works_again("bad control commands");
+		ksft_test_result_skip("a MAC_ADDR_SET with a 3-byte address is answered VIRTIO_NET_ERR, the MAC unchanged (%s)\n",
+				      why);
 		return;
 	}
 	a = ctrl(VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_ADDR_SET, "\x02\x00\x00", 3);
-	result(a == VIRTIO_NET_ERR && !get_config(&d, 0, m, 6) && !memcmp(m, mac, 6),
-	       "a MAC_ADDR_SET with a 3-byte address is answered VIRTIO_NET_ERR (ack %d), the MAC unchanged", a);
+	ksft_test_result(a == VIRTIO_NET_ERR && !get_config(&d, 0, m, 6) && !memcmp(m, mac, 6),
+			 "a MAC_ADDR_SET with a 3-byte address is answered VIRTIO_NET_ERR (ack %d), the MAC unchanged\n",
+			 a);
+}
+
+static void cvq_after(void)
+{
+	if (!has_cvq()) {
+		ksft_test_result_skip("the device works after bad control commands (%s)\n", NO_CVQ);
+		return;
+	}
 	works_again("bad control commands");
 }
 
@@ -344,14 +429,14 @@ static void *kicker(void *arg)
 	return NULL;
 }
 
-static void test_race(void)
+static void reset_race(void)
 {
 	pthread_t t;
 	int i, j, bad = 0;
 
 	racing = 1;
 	if (pthread_create(&t, NULL, kicker, NULL)) {
-		result(0, "100 resets racing kicks and traffic end cleanly (no thread)");
+		ksft_test_result_fail("100 resets racing kicks and traffic end cleanly (no thread)\n");
 		return;
 	}
 	for (i = 0; i < 100; i++) {
@@ -366,7 +451,12 @@ static void test_race(void)
 	}
 	racing = 0;
 	pthread_join(t, NULL);
-	result(!bad, "100 resets racing kicks and traffic end cleanly (%d failed calls)", bad);
+	ksft_test_result(!bad, "100 resets racing kicks and traffic end cleanly (%d failed calls)\n",
+			 bad);
+}
+
+static void reset_race_after(void)
+{
 	works_again("resets racing traffic");
 }
 
@@ -378,6 +468,8 @@ static int hold(const char *path)
 	if (dev_open(&d, path, 3) || negotiate_backend(&d, 1ull << VHOST_BACKEND_F_IOTLB_MSG_V2, &backend))
 		return 1;
 	mem = add_region(&d, MEM_SIZE, IOVA_BASE, 0);
+	if (!mem)
+		return 1;
 	for (int q = 0; q < 3; q++)
 		place_ring(&d, q, 0, q * RING_PAGES * PAGE);
 	if (ioctl(d.fd, VHOST_GET_FEATURES, &d.features))
@@ -392,38 +484,74 @@ static int hold(const char *path)
 	return 0;
 }
 
-int main(int argc, char **argv)
-{
-	const char *path;
-	uint64_t backend;
-	int q, r;
+static const char *path;
 
-	if (argc == 3 && !strcmp(argv[1], "hold"))
-		return hold(argv[2]);
-	if (argc != 4 || sscanf(argv[3], "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &mac[0], &mac[1], &mac[2],
-				&mac[3], &mac[4], &mac[5]) != 6) {
-		fprintf(stderr, "usage: %s /dev/vhost-vdpa-N PREFIX MAC | hold /dev/vhost-vdpa-N\n",
-			argv[0]);
-		return 2;
-	}
-	path = ktap_begin(3, argv, NTESTS);
-	r = dev_open(&d, path, 3);
+static void open_dev(void)
+{
+	uint64_t backend;
+	int r = dev_open(&d, path, 3);
+
+	if (d.fd < 0)
+		ksft_exit_fail_perror(path);
 	if (!r)
 		r = negotiate_backend(&d, 1ull << VHOST_BACKEND_F_IOTLB_MSG_V2, &backend);
 	if (!r && ioctl(d.fd, VHOST_GET_FEATURES, &d.features))
 		r = -errno;
-	result(!r && d.id == VIRTIO_ID_NET, "the device opens as a net device (%d)", r);
+	ksft_test_result(!r && d.id == VIRTIO_ID_NET, "the device opens as a net device (%d)\n", r);
 	d.features &= FEATURES;
+}
+
+static void first_setup(void)
+{
+	int r = fresh();
+
+	ksft_test_result(!r && loop_back(8, 0) == 8,
+			 "a first setup works and frames loop back (%d)\n", r);
+}
+
+static const struct vdpa_test tests[] = {
+	VDPA_TEST(open_dev),
+	VDPA_TEST(first_setup),
+	VDPA_TEST(config_mac),
+	VDPA_TEST(config_read_empty),
+	VDPA_TEST(config_read_past),
+	VDPA_TEST(config_read_across),
+	VDPA_TEST(config_last_byte),
+	VDPA_TEST(config_write_across),
+	VDPA_TEST(status_clear_bit),
+	VDPA_TEST(status_no_features_ok),
+	VDPA_TEST(perm_read_only),
+	VDPA_TEST(perm_read_only_after),
+	VDPA_TEST(perm_write_only),
+	VDPA_TEST(perm_write_only_after),
+	VDPA_TEST(cvq_unknown_class),
+	VDPA_TEST(cvq_short_mac),
+	VDPA_TEST(cvq_after),
+	VDPA_TEST(reset_race),
+	VDPA_TEST(reset_race_after),
+};
+
+int main(int argc, char **argv)
+{
+	int q;
+
+	if (argc == 3 && !strcmp(argv[1], "hold"))
+		return hold(argv[2]);
+	if (argc == 2 && !strcmp(argv[1], "--plan"))
+		vdpa_tests_begin(tests, 1, argv[1]);
+	if (argc != 3 || sscanf(argv[2], "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &mac[0], &mac[1], &mac[2],
+				&mac[3], &mac[4], &mac[5]) != 6) {
+		fprintf(stderr, "usage: %s /dev/vhost-vdpa-N MAC | --plan | hold /dev/vhost-vdpa-N\n",
+			argv[0]);
+		return 2;
+	}
+	vdpa_tests_begin(tests, 1, argv[1]);
+	path = argv[1];
 	mem = add_region(&d, MEM_SIZE, IOVA_BASE, 0);
+	if (!mem)
+		ksft_exit_fail_perror("memory");
 	for (q = 0; q < 3; q++)
 		place_ring(&d, q, 0, q * RING_PAGES * PAGE);
-	r = fresh();
-	result(!r && loop_back(8, 0) == 8, "a first setup works and frames loop back (%d)", r);
-
-	test_config();
-	test_status();
-	test_permissions();
-	test_cvq();
-	test_race();
-	return ktap_end();
+	vdpa_tests_run(tests, 1);
+	ksft_finished();
 }

@@ -12,15 +12,6 @@
 PARENTS=${VDPA_BAD_PARENTS:-vdpa_rsim:faux/vdpa_rsim_net vdpa_rsim@batch_mapping=0:faux/vdpa_rsim_net vdpa_sim_net:vdpasim_net}
 DEV=ksft-bad0
 MAC=02:52:56:11:22:44
-NPROG=19
-NTESTS=$((NPROG + 6))
-
-ktap_print_header
-vdpa_require "root" test "$(id -u)" = 0
-vdpa_require "the vdpa tool (iproute2)" vdpa help
-set -- $PARENTS
-ktap_set_plan $((NTESTS * $#))
-ulimit -l unlimited
 
 cleanup() {
 	vdpa dev del "$DEV" 2>/dev/null
@@ -67,6 +58,84 @@ while_held() { # while_held <node> <command...>
 	return $rc
 }
 
+# Netlink: the core refuses an MTU below 68; one far above what a parent
+# takes is refused with nothing created, or created as asked.
+t_mtu_too_small() {
+	test_desc "$p mtu 0 and 67 are refused, nothing created"
+	! vdpa dev add name "$DEV" mgmtdev "$mgmt" mac "$MAC" mtu 0 2>/dev/null &&
+		! vdpa dev add name "$DEV" mgmtdev "$mgmt" mac "$MAC" mtu 67 2>/dev/null &&
+		! vdpa_dev_exists "$DEV"
+}
+
+t_mtu_max() {
+	test_desc "$p mtu 65535 is refused with nothing created, or created with that MTU"
+	if vdpa dev add name "$DEV" mgmtdev "$mgmt" mac "$MAC" mtu 65535 2>/dev/null; then
+		vdpa dev config show "$DEV" | grep -q 'mtu 65535' || return 1
+		vdpa dev del "$DEV"
+	else
+		! vdpa_dev_exists "$DEV"
+	fi
+}
+
+# The device's bad input and races, in vhost_vdpa_bad.
+t_program() {
+	local skip_mac=
+
+	test_desc "$p vhost_vdpa_bad"
+	node=$(bad_dev_up "$mgmt")
+	if [ -z "$node" ]; then
+		fail_tests "$p the device for vhost_vdpa_bad could not be made" t_program
+		return
+	fi
+	case "$mod" in vdpa_sim_*) skip_mac="the C simulator copies a short address into its MAC" ;; esac
+	VHOST_VDPA_SKIP_SHORT_MAC=$skip_mac ktap_run_program "$p" "$DIR/vhost_vdpa_bad" "$node" "$MAC"
+}
+
+# Removing the device, or unloading its module, while a process holds it:
+# the first test of each pair holds it, the second sees how that ended.
+held_rc=
+t_del_waits() {
+	local out
+
+	test_desc "$p vdpa dev del waits while a process holds the device"
+	out=$(while_held "$node" vdpa dev del "$DEV" 2>&1)
+	held_rc=$?
+	echo "$out"
+	[ "$(echo "$out" | tail -n 1)" = waited ]
+}
+
+t_del_completes() {
+	test_desc "$p ... and completes once it lets go, the device gone"
+	[ "$held_rc" = 0 ] && ! vdpa_dev_exists "$DEV" && ! ls /dev/vhost-vdpa-* 2>/dev/null
+}
+
+t_unload_waits() {
+	local out
+
+	test_desc "$p unloading $mod waits while a process holds its device"
+	node=$(bad_dev_up "$mgmt")
+	out=$([ -n "$node" ] && while_held "$node" modprobe -r "$mod" 2>&1)
+	held_rc=$?
+	echo "$out"
+	[ "$(echo "$out" | tail -n 1)" = waited ]
+}
+
+t_unload_completes() {
+	test_desc "$p ... and completes once it lets go, device and module gone"
+	[ "$held_rc" = 0 ] && ! vdpa_dev_exists "$DEV" && ! grep -q "^$mod " /proc/modules
+}
+
+TESTS=(t_mtu_too_small t_mtu_max t_program t_del_waits t_del_completes t_unload_waits
+	t_unload_completes)
+
+ktap_print_header
+vdpa_require "root" test "$(id -u)" = 0
+vdpa_require "the vdpa tool (iproute2)" vdpa help
+test_runs_program t_program "$DIR/vhost_vdpa_bad"
+set -- $PARENTS
+tests_set_plan $# "${TESTS[@]}"
+ulimit -l unlimited
+
 for parent in "$@"; do
 	mod=${parent%%:*}
 	mgmt=${parent#*:}
@@ -81,49 +150,12 @@ for parent in "$@"; do
 	esac
 	modprobe -r "$mod" 2>/dev/null
 	if ! modprobe "$mod" $params 2>/dev/null; then
-		for i in $(seq 1 $NTESTS); do ktap_test_skip "$p module $mod is not available"; done
+		skip_tests "$p module $mod is not available" "${TESTS[@]}"
 		continue
 	fi
 	modprobe -r virtio_vdpa 2>/dev/null
 	modprobe vhost_vdpa
-
-	# Netlink: the core refuses an MTU below 68; one far above what a
-	# parent takes is refused with nothing created, or created as asked.
-	check "$p mtu 0 and 67 are refused, nothing created" bash -c "
-		! vdpa dev add name $DEV mgmtdev $mgmt mac $MAC mtu 0 2>/dev/null &&
-		! vdpa dev add name $DEV mgmtdev $mgmt mac $MAC mtu 67 2>/dev/null &&
-		! vdpa_dev_exists $DEV"
-	check "$p mtu 65535 is refused with nothing created, or created with that MTU" bash -c "
-		if vdpa dev add name $DEV mgmtdev $mgmt mac $MAC mtu 65535 2>/dev/null; then
-			vdpa dev config show $DEV | grep -q 'mtu 65535' || exit 1
-			vdpa dev del $DEV
-		else
-			! vdpa_dev_exists $DEV
-		fi"
-
-	node=$(bad_dev_up "$mgmt")
-	if [ -n "$node" ]; then
-		skip_mac=
-		case "$mod" in vdpa_sim_*) skip_mac="the C simulator copies a short address into its MAC" ;; esac
-		VHOST_VDPA_SKIP_SHORT_MAC=$skip_mac \
-			ktap_run_program $NPROG "$DIR/vhost_vdpa_bad" "$node" "$p" "$MAC"
-	else
-		for i in $(seq 1 $NPROG); do ktap_test_fail "$p the device for vhost_vdpa_bad could not be made"; done
-	fi
-	out=$(while_held "$node" vdpa dev del "$DEV" 2>&1)
-	rc=$?
-	echo "$out" | sed 's/^/# /'
-	check "$p vdpa dev del waits while a process holds the device" test "$(echo "$out" | tail -n 1)" = waited
-	check "$p ... and completes once it lets go, the device gone" \
-		bash -c "[ $rc = 0 ] && ! vdpa_dev_exists $DEV && ! ls /dev/vhost-vdpa-* 2>/dev/null"
-
-	node=$(bad_dev_up "$mgmt")
-	out=$([ -n "$node" ] && while_held "$node" modprobe -r "$mod" 2>&1)
-	rc=$?
-	echo "$out" | sed 's/^/# /'
-	check "$p unloading $mod waits while a process holds its device" test "$(echo "$out" | tail -n 1)" = waited
-	check "$p ... and completes once it lets go, device and module gone" \
-		bash -c "[ $rc = 0 ] && ! vdpa_dev_exists $DEV && ! grep -q '^$mod ' /proc/modules"
+	run_tests "${TESTS[@]}"
 	modprobe -r vhost_vdpa 2>/dev/null
 	case "$mod" in vdpa_sim_*) modprobe -r vdpa_sim 2>/dev/null ;; esac
 done

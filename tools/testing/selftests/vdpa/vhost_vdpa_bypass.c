@@ -7,11 +7,15 @@
  * /dev/rust_irq_bypass_probe (rust_irq_bypass_probe.ko) stands where KVM's consumer
  * would and reports which IRQ it was connected to.
  *
- * Usage: vhost_vdpa_bypass /dev/vhost-vdpa-N PREFIX BDF
+ * Usage: vhost_vdpa_bypass /dev/vhost-vdpa-N BDF
+ *        vhost_vdpa_bypass --plan
+ *
+ * The first form runs the tests and reports them through kselftest.h; the
+ * second prints how many results the first reports (see vdpa_test.h).
  *
  * The expected IRQ of queue q is the function's MSI-X vector q (both our
  * vdpa_rpci and the C vp_vdpa give queue q vector q), read from
- * /proc/interrupts. Output is KTAP.
+ * /proc/interrupts.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -62,82 +66,130 @@ static int probe_state(int probe, struct probe_state *s)
 	return ioctl(probe, PROBE_STATE, s);
 }
 
-int main(int argc, char **argv)
-{
-	struct probe_state s0, s1;
-	const char *path, *bdf;
-	struct dev d = { 0 };
-	int probe[2], irq[2], q, r;
-	uint64_t bf;
+static struct dev vd;
+static const char *path, *bdf;
+/* A probe (a consumer) for each queue, and the IRQ each queue should have. */
+static int probe[2], irq[2];
 
-	if (argc != 4) {
-		fprintf(stderr, "usage: %s /dev/vhost-vdpa-N PREFIX BDF\n", argv[0]);
-		return 2;
-	}
-	bdf = argv[3];
-	path = ktap_begin(3, argv, 7);
-	for (q = 0; q < 2; q++) {
-		probe[q] = open("/dev/rust_irq_bypass_probe", O_RDWR);
-		if (probe[q] < 0) {
-			printf("Bail out! /dev/rust_irq_bypass_probe: %s\n", strerror(errno));
-			return 1;
-		}
-	}
-	r = dev_open(&d, path, 2);
-	r = r ?: negotiate_backend(&d, 1ull << VHOST_BACKEND_F_IOTLB_MSG_V2, &bf);
-	d.features = (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_ACCESS_PLATFORM);
-	add_region(&d, MEM_SIZE, IOVA_BASE, 0);
-	for (q = 0; q < 2; q++)
-		place_ring(&d, q, 0, q * RING_PAGES * PAGE);
-	r = r ?: setup(&d);
+static void setup_irqs(void)
+{
+	uint64_t bf;
+	int q, r = dev_open(&vd, path, 2);
+
+	if (vd.fd < 0)
+		ksft_exit_fail_perror(path);
+	r = r ?: negotiate_backend(&vd, 1ull << VHOST_BACKEND_F_IOTLB_MSG_V2, &bf);
+	vd.features = (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_ACCESS_PLATFORM);
+	r = r ?: setup(&vd);
 	for (q = 0; q < 2; q++)
 		irq[q] = msix_irq(bdf, q);
-	result(!r && irq[0] > 0 && irq[1] > 0 && irq[0] != irq[1],
-	       "setup to DRIVER_OK (%d); queues 0 and 1 have MSI-X IRQs %d and %d", r, irq[0], irq[1]);
+	ksft_test_result(!r && irq[0] > 0 && irq[1] > 0 && irq[0] != irq[1],
+			 "setup to DRIVER_OK (%d); queues 0 and 1 have MSI-X IRQs %d and %d\n", r,
+			 irq[0], irq[1]);
+}
 
-	/* A consumer on each call eventfd finds its queue's producer. */
+/* A consumer on each call eventfd finds its queue's producer. */
+static void producers(void)
+{
+	struct probe_state s0, s1;
+	int q;
+
 	for (q = 0; q < 2; q++)
-		ioctl(probe[q], PROBE_WATCH, d.rings[q].call);
+		ioctl(probe[q], PROBE_WATCH, vd.rings[q].call);
 	probe_state(probe[0], &s0);
 	probe_state(probe[1], &s1);
-	result(s0.connected && s0.irq == irq[0] && s1.connected && s1.irq == irq[1],
-	       "each queue's producer carries its own vector: %d, %d", s0.irq, s1.irq);
+	ksft_test_result(s0.connected && s0.irq == irq[0] && s1.connected && s1.irq == irq[1],
+			 "each queue's producer carries its own vector: %d, %d\n", s0.irq, s1.irq);
+}
 
-	/* Clearing the call eventfd withdraws the producer. */
-	{
-		struct vhost_vring_file none = { 0, -1 };
+/* Clearing the call eventfd withdraws the producer. */
+static void call_cleared(void)
+{
+	struct vhost_vring_file none = { 0, -1 };
+	struct probe_state s0;
+	int r = ioctl(vd.fd, VHOST_SET_VRING_CALL, &none);
 
-		r = ioctl(d.fd, VHOST_SET_VRING_CALL, &none);
-		probe_state(probe[0], &s0);
-		result(!r && !s0.connected && s0.dels == 1,
-		       "SET_VRING_CALL -1 disconnects queue 0 (dels %u)", s0.dels);
-		probe_state(probe[1], &s1);
-		result(s1.connected && s1.irq == irq[1], "queue 1 stays connected");
+	probe_state(probe[0], &s0);
+	ksft_test_result(!r && !s0.connected && s0.dels == 1,
+			 "SET_VRING_CALL -1 disconnects queue 0 (dels %u)\n", s0.dels);
+}
+
+static void other_stays(void)
+{
+	struct probe_state s1;
+
+	probe_state(probe[1], &s1);
+	ksft_test_result(s1.connected && s1.irq == irq[1], "queue 1 stays connected\n");
+}
+
+/* Setting it again connects again. */
+static void call_again(void)
+{
+	struct vhost_vring_file call = { 0, vd.rings[0].call };
+	struct probe_state s0;
+	int r = ioctl(vd.fd, VHOST_SET_VRING_CALL, &call);
+
+	probe_state(probe[0], &s0);
+	ksft_test_result(!r && s0.connected && s0.irq == irq[0] && s0.adds == 2,
+			 "setting the call eventfd again reconnects queue 0 (adds %u)\n", s0.adds);
+}
+
+/* A reset withdraws every producer. */
+static void reset_withdraws(void)
+{
+	struct probe_state s0, s1;
+	int r = set_status(&vd, 0);
+
+	probe_state(probe[0], &s0);
+	probe_state(probe[1], &s1);
+	ksft_test_result(!r && !s0.connected && !s1.connected, "a reset disconnects both queues\n");
+}
+
+/* A new setup brings them back with the same vectors. */
+static void new_setup(void)
+{
+	struct probe_state s0, s1;
+	int r = setup(&vd);
+
+	probe_state(probe[0], &s0);
+	probe_state(probe[1], &s1);
+	ksft_test_result(!r && s0.connected && s0.irq == msix_irq(bdf, 0) && s1.connected &&
+				 s1.irq == msix_irq(bdf, 1),
+			 "after a new setup both queues are connected again (%d, %d)\n", s0.irq,
+			 s1.irq);
+	set_status(&vd, 0);
+}
+
+static const struct vdpa_test tests[] = {
+	VDPA_TEST(setup_irqs),
+	VDPA_TEST(producers),
+	VDPA_TEST(call_cleared),
+	VDPA_TEST(other_stays),
+	VDPA_TEST(call_again),
+	VDPA_TEST(reset_withdraws),
+	VDPA_TEST(new_setup),
+};
+
+int main(int argc, char **argv)
+{
+	int q;
+
+	if (argc != 3 && !(argc == 2 && !strcmp(argv[1], "--plan"))) {
+		fprintf(stderr, "usage: %s /dev/vhost-vdpa-N BDF | --plan\n", argv[0]);
+		return 2;
 	}
-
-	/* Setting it again connects again. */
-	{
-		struct vhost_vring_file call = { 0, d.rings[0].call };
-
-		r = ioctl(d.fd, VHOST_SET_VRING_CALL, &call);
-		probe_state(probe[0], &s0);
-		result(!r && s0.connected && s0.irq == irq[0] && s0.adds == 2,
-		       "setting the call eventfd again reconnects queue 0 (adds %u)", s0.adds);
+	vdpa_tests_begin(tests, 1, argv[1]);
+	path = argv[1];
+	bdf = argv[2];
+	for (q = 0; q < 2; q++) {
+		probe[q] = open("/dev/rust_irq_bypass_probe", O_RDWR);
+		if (probe[q] < 0)
+			ksft_exit_fail_perror("/dev/rust_irq_bypass_probe");
 	}
-
-	/* A reset withdraws every producer. */
-	r = set_status(&d, 0);
-	probe_state(probe[0], &s0);
-	probe_state(probe[1], &s1);
-	result(!r && !s0.connected && !s1.connected, "a reset disconnects both queues");
-
-	/* A new setup brings them back with the same vectors. */
-	r = setup(&d);
-	probe_state(probe[0], &s0);
-	probe_state(probe[1], &s1);
-	result(!r && s0.connected && s0.irq == msix_irq(bdf, 0) && s1.connected &&
-		       s1.irq == msix_irq(bdf, 1),
-	       "after a new setup both queues are connected again (%d, %d)", s0.irq, s1.irq);
-	set_status(&d, 0);
-	return ktap_end();
+	if (!add_region(&vd, MEM_SIZE, IOVA_BASE, 0))
+		ksft_exit_fail_perror("memory");
+	for (q = 0; q < 2; q++)
+		place_ring(&vd, q, 0, q * RING_PAGES * PAGE);
+	vdpa_tests_run(tests, 1);
+	ksft_finished();
 }

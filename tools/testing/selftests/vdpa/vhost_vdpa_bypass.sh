@@ -11,7 +11,13 @@
 NET=0000:00:10.0
 PARENTS=${VDPA_PCI_PARENTS:-vdpa_rpci:vdpa_rpci vp_vdpa:vp-vdpa}
 DEV=ksft-bypass0
-NTESTS=7
+
+# The program's tests, on the device's node.
+t_program() {
+	test_desc "$mod: vhost_vdpa_bypass"
+	ktap_run_program "$mod:" "$DIR/vhost_vdpa_bypass" "$node" $NET
+}
+TESTS=(t_program)
 
 ktap_print_header
 vdpa_require "root" test "$(id -u)" = 0
@@ -20,8 +26,9 @@ vdpa_require "the test function $NET" test -e /sys/bus/pci/devices/$NET
 # vhost-vdpa attaches the function to an IOMMU domain of its own.
 vdpa_require "an IOMMU for $NET (a vIOMMU in the guest)" test -e /sys/bus/pci/devices/$NET/iommu_group
 vdpa_require "the irq bypass probe (rust_irq_bypass_probe.ko)" modprobe rust_irq_bypass_probe
+test_runs_program t_program "$DIR/vhost_vdpa_bypass"
 set -- $PARENTS
-ktap_set_plan $((NTESTS * $#))
+tests_set_plan $# "${TESTS[@]}"
 ulimit -l unlimited
 
 cleanup() {
@@ -35,7 +42,7 @@ for parent in "$@"; do
 	mod=${parent%%:*}
 	drv=${parent#*:}
 	if ! modprobe "$mod" 2>/dev/null || ! pci_give $NET "$drv"; then
-		for i in $(seq 1 $NTESTS); do ktap_test_skip "$mod: the parent cannot take $NET"; done
+		skip_tests "$mod: the parent cannot take $NET" "${TESTS[@]}"
 		continue
 	fi
 	modprobe -r virtio_vdpa 2>/dev/null
@@ -44,7 +51,7 @@ for parent in "$@"; do
 	wait_for vdpa_vhost_of "$DEV"
 	node=/dev/$(vdpa_vhost_of "$DEV")
 	wait_for test -c "$node"
-	ktap_run_program $NTESTS "$DIR/vhost_vdpa_bypass" "$node" "$mod:" $NET
+	run_tests "${TESTS[@]}"
 	vdpa dev del "$DEV"
 	pci_native $NET
 	modprobe -r vhost_vdpa "$mod" 2>/dev/null

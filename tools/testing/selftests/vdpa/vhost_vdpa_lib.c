@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,60 +16,6 @@
 
 #include "vhost_vdpa_lib.h"
 
-static const char *prefix;
-static int test_no, failed, skipped;
-
-const char *ktap_begin(int argc, char **argv, int ntests)
-{
-	if (argc != 3) {
-		fprintf(stderr, "usage: %s /dev/vhost-vdpa-N PREFIX\n", argv[0]);
-		exit(2);
-	}
-	prefix = argv[2];
-	printf("TAP version 13\n1..%d\n", ntests);
-	fflush(stdout);
-	return argv[1];
-}
-
-static void __attribute__((noreturn)) bail_out(const char *what)
-{
-	printf("Bail out! %s: %s\n", what, strerror(errno));
-	exit(1);
-}
-
-void result(int ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("%s %d %s: ", ok ? "ok" : "not ok", ++test_no, prefix);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-	failed += !ok;
-}
-
-void skip(const char *why, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("ok %d %s: ", ++test_no, prefix);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf(" # SKIP %s\n", why);
-	fflush(stdout);
-	skipped++;
-}
-
-int ktap_end(void)
-{
-	printf("# Totals: pass:%d fail:%d xfail:0 xpass:0 skip:%d error:0\n",
-	       test_no - failed - skipped, failed, skipped);
-	return failed ? 1 : 0;
-}
-
 int dev_open(struct dev *d, const char *path, int nq)
 {
 	int q;
@@ -80,7 +25,7 @@ int dev_open(struct dev *d, const char *path, int nq)
 	d->nq = nq;
 	d->fd = open(path, O_RDWR);
 	if (d->fd < 0)
-		bail_out(path);
+		return -errno;
 	for (q = 0; q < nq; q++) {
 		d->rings[q].kick = eventfd(0, EFD_NONBLOCK);
 		d->rings[q].call = eventfd(0, EFD_NONBLOCK);
@@ -134,11 +79,15 @@ uint8_t *add_region(struct dev *d, size_t size, uint64_t io, uint32_t asid)
 
 	if (d->nregions == MAX_REGIONS) {
 		errno = ENOSPC;
-		bail_out("memory regions");
+		return NULL;
 	}
 	m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (m == MAP_FAILED || mlock(m, size))
-		bail_out("memory");
+	if (m == MAP_FAILED)
+		return NULL;
+	if (mlock(m, size)) {
+		munmap(m, size);
+		return NULL;
+	}
 	*reg = (struct region){ .mem = m, .size = size, .iova = io, .asid = asid };
 	d->nregions++;
 	return m;

@@ -4,8 +4,8 @@
  * share. It opens /dev/vhost-vdpa-N, maps memory regions into the device's
  * address spaces with IOTLB v2 messages, lays split virtqueues out in them,
  * takes the device from reset to DRIVER_OK (groups moved to other address
- * spaces on the way), posts descriptor chains, waits for used entries, and
- * prints KTAP results.
+ * spaces on the way), posts descriptor chains and waits for used entries.
+ * The programs report through kselftest.h, their tests a table (vdpa_test.h).
  *
  * Each region is an anonymous, locked mapping of the program's memory seen by
  * the device at one IOVA in one address space (ASID). A queue's ring takes
@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vdpa_test.h"
+
 /* Entries per virtqueue, at most: fewer when the device's queue is smaller. */
 #define QSIZE 256
 /* Pages of a ring: descriptor table, avail ring, used ring, one page each. */
@@ -29,8 +31,6 @@
 #define MAX_QUEUES 4
 #define MAX_REGIONS 4
 #define MAX_GROUPS 4
-
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 struct region {
 	uint8_t *mem;
@@ -80,22 +80,9 @@ struct dev {
 };
 
 /*
- * KTAP: the header and plan, one result line per test, the totals.
- * ktap_begin() takes the command line, /dev/vhost-vdpa-N PREFIX (PREFIX
- * starts each test name), and returns the device's path; a program that
- * takes more arguments passes the first three only. skip() reports a test
- * that does not apply to the device, and why.
- */
-const char *ktap_begin(int argc, char **argv, int ntests);
-void result(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void skip(const char *why, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int ktap_end(void);
-
-/*
- * Opens the device (bails out when it cannot), becomes its owner, reads its
- * id, queue count and queue sizes, and makes the kick and call eventfds of
- * nq queues.
- * Returns 0 or a negative errno.
+ * Opens the device, becomes its owner, reads its id, queue count and queue
+ * sizes, and makes the kick and call eventfds of nq queues. Returns 0 or a
+ * negative errno; d->fd is negative when the device could not be opened.
  */
 int dev_open(struct dev *d, const char *path, int nq);
 /* Keeps the backend features of want the device has; 0 or a negative errno. */
@@ -103,7 +90,7 @@ int negotiate_backend(struct dev *d, uint64_t want, uint64_t *got);
 int get_config(struct dev *d, uint32_t off, void *buf, uint32_t len);
 /*
  * Adds a region of size bytes (locked in memory) seen at iova in address
- * space asid, and returns its memory; bails out when it cannot.
+ * space asid, and returns its memory; NULL (errno set) when it cannot.
  */
 uint8_t *add_region(struct dev *d, size_t size, uint64_t iova, uint32_t asid);
 /* Puts queue q's ring at offset off of region reg. */

@@ -4,7 +4,11 @@
  * /dev/vhost-vdpa-N, the way a VMM does, and checks what comes back. The
  * vhost-vdpa driver itself is in vhost_vdpa_lib.c.
  *
- * Usage: vhost_vdpa_net /dev/vhost-vdpa-N PREFIX [PEER_IFNAME]
+ * Usage: vhost_vdpa_net /dev/vhost-vdpa-N [PEER_IFNAME]
+ *        vhost_vdpa_net --plan [PEER_IFNAME]
+ *
+ * The first form runs the tests and reports them through kselftest.h; the
+ * second prints how many results the first reports (see vdpa_test.h).
  *
  * Needs a locked-memory limit of at least 3 MiB (ulimit -l): vhost-vdpa pins
  * the pages it maps.
@@ -35,7 +39,7 @@
  * same IOVAs, in address space 0 (the device must not reach another address
  * space's memory). A thousand enables of a queue that has no size, which
  * the device refuses, must not flood the kernel log (at most 20 lines; the
- * loopback only). Output is KTAP; PREFIX starts each test name.
+ * loopback only).
  *
  * Memory that was never mapped must be out of the device's reach whatever its
  * physical address: rings and buffers placed at the physical addresses of
@@ -78,12 +82,6 @@
 
 #include "vhost_vdpa_lib.h"
 
-#define NTESTS 31
-/*
- * Wire mode adds doorbells (3), an IOVA never mapped (2), a recovery (1),
- * polling without call eventfds (1).
- */
-#define NTESTS_WIRE (NTESTS + 7)
 #define ETHERTYPE_TEST 0x88b5 /* IEEE 802 local experimental */
 /* An IOVA the device is never given: below IOVA_BASE, in no region. */
 #define IOVA_NEVER 0x20000000ull
@@ -295,8 +293,9 @@ static void wire_traffic(struct dev *d, int n, const char *when)
 {
 	int out = to_peer(d, n, 100), in = from_peer(d, mac, n, 200, 2000);
 
-	result(out == n && in == n, "%s%d of %d frames sent reached the peer intact, %d of %d from the peer arrived",
-	       when, out, n, in, n);
+	ksft_test_result(out == n && in == n,
+			 "%s%d of %d frames sent reached the peer intact, %d of %d from the peer arrived\n",
+			 when, out, n, in, n);
 }
 
 /* Sends frames of several sizes; returns how many came back intact. */
@@ -651,14 +650,15 @@ static void pa_result(struct dev *d, int tx, int cvq, const char *what)
 	int r;
 
 	if (why) {
-		skip(why, "%s reach nothing", what);
+		ksft_test_result_skip("%s reach nothing (%s)\n", what, why);
 		return;
 	}
 	r = pa_probe(d, tx, cvq);
 	if (r == -EFAULT)
-		skip("no frame numbers in /proc/self/pagemap", "%s reach nothing", what);
+		ksft_test_result_skip("%s reach nothing (no frame numbers in /proc/self/pagemap)\n",
+				      what);
 	else
-		result(r == 0, "%s reach nothing (%d used)", what, r);
+		ksft_test_result(r == 0, "%s reach nothing (%d used)\n", what, r);
 }
 
 /*
@@ -749,8 +749,7 @@ static void poll_test(struct dev *d)
 	int n, m, i, j, fired = 0, unhandled = 0, out = 0, in = 0, r;
 
 	if (!bdf || !*bdf) {
-		skip("VHOST_VDPA_PCI_BDF does not name the function",
-		     "polling without call eventfds, the function's interrupts are all handled");
+		ksft_test_result_skip("polling without call eventfds, the function's interrupts are all handled (VHOST_VDPA_PCI_BDF does not name the function)\n");
 		return;
 	}
 	n = irq_stats(bdf, before, 64);
@@ -770,450 +769,657 @@ static void poll_test(struct dev *d)
 			unhandled += after[i].unhandled != before[j].unhandled ||
 				     after[i].last_unhandled != before[j].last_unhandled;
 		}
-	result(!r && n > 0 && out == 100 && in == 100 && fired && !unhandled,
-	       "polling without call eventfds, %d and %d of 100 frames crossed, %d vectors fired, %d of them had interrupts left unhandled",
-	       out, in, fired, unhandled);
+	ksft_test_result(!r && n > 0 && out == 100 && in == 100 && fired && !unhandled,
+			 "polling without call eventfds, %d and %d of 100 frames crossed, %d vectors fired, %d of them had interrupts left unhandled\n",
+			 out, in, fired, unhandled);
+}
+
+/* The device under test, its path, and what the tests learn on the way. */
+static struct dev vd;
+static const char *path;
+static uint64_t offered, bf;
+static uint32_t nas;
+static int ctrl_rx;
+/* The MAC address the device had at first (the old one once it is changed). */
+static uint8_t old_mac[6];
+static const uint8_t new_mac[6] = { 0x02, 0x52, 0x56, 0xaa, 0xbb, 0xcc };
+/*
+ * A loopback parent must offer all of these; on a wire the IOTLB v2 messages
+ * are what vhost-vdpa needs, the rest is what the parent has.
+ */
+static const uint64_t want_bf = 1ull << VHOST_BACKEND_F_IOTLB_MSG_V2 |
+				1ull << VHOST_BACKEND_F_IOTLB_ASID |
+				1ull << VHOST_BACKEND_F_SUSPEND | 1ull << VHOST_BACKEND_F_RESUME;
+
+/* The modes of the tests: a loopback device, or a function on a wire. */
+#define LOOP 1
+#define WIRE 2
+
+static void open_dev(void)
+{
+	int r = dev_open(&vd, path, 3);
+
+	if (vd.fd < 0)
+		ksft_exit_fail_perror(path);
+	ksft_test_result(!r && vd.id == VIRTIO_ID_NET && vd.nvqs >= 3,
+			 "owner, device id %u, %u queues\n", vd.id, vd.nvqs);
+}
+
+static void backend_features(void)
+{
+	int r = negotiate_backend(&vd, want_bf, &bf);
+
+	ksft_test_result(!r && (peer >= 0 ? !!(bf & 1ull << VHOST_BACKEND_F_IOTLB_MSG_V2) :
+					    bf == want_bf),
+			 "backend features 0x%llx\n", (unsigned long long)bf);
+}
+
+static void device_features(void)
+{
+	int r = ioctl(vd.fd, VHOST_GET_FEATURES, &offered);
+
+	vd.features = offered & FEATURES;
+	ksft_test_result(!r && vd.features == FEATURES,
+			 "device offers VERSION_1, ACCESS_PLATFORM, MAC, CTRL_VQ, CTRL_MAC_ADDR\n");
+	if (ioctl(vd.fd, VHOST_VDPA_GET_AS_NUM, &nas))
+		nas = 1;
+	/*
+	 * On a wire, promiscuous mode (on after a reset) can be turned off.
+	 * (The physical-address tests that use the features are skipped on a
+	 * wire.)
+	 */
+	ctrl_rx = peer >= 0 && (offered & 1ull << VIRTIO_NET_F_CTRL_RX);
+	if (ctrl_rx)
+		vd.features |= 1ull << VIRTIO_NET_F_CTRL_RX;
+}
+
+/*
+ * Nothing is mapped yet: rings and buffers at physical addresses of the
+ * program's own pages must be out of reach. Then with address space 0
+ * mapped, the control queue's space 1 must still map nothing.
+ */
+static void pa_unmapped(void)
+{
+	pa_result(&vd, 1, nas >= 2, "before any IOTLB message, rings and buffers at physical addresses");
+}
+
+static void pa_other_asid(void)
+{
+	int r, r2;
+
+	if (nas < 2 && !pa_skip()) {
+		ksft_test_result_skip("with ASID 0 mapped, control queue rings at physical addresses in ASID 1 reach nothing (the device has 1 address space)\n");
+		return;
+	}
+	r = pa_skip() ? 0 : iotlb(&vd, VHOST_IOTLB_UPDATE, 0, IOVA_BASE, MEM_SIZE, (uintptr_t)mem);
+	if (r)
+		ksft_test_result_fail("ASID 0 mapped (%d)\n", r);
+	else
+		pa_result(&vd, 0, 1, "with ASID 0 mapped, control queue rings at physical addresses in ASID 1");
+	r2 = pa_skip() ? 0 : iotlb(&vd, VHOST_IOTLB_INVALIDATE, 0, IOVA_BASE, MEM_SIZE, 0);
+	if (r2)
+		ksft_print_msg("invalidating ASID 0: %s\n", strerror(-r2));
+}
+
+/* A guest or user triggers this at will: the kernel log is not flooded. */
+static void enable_flood(void)
+{
+	int r;
+
+	if (peer >= 0) {
+		ksft_test_result_skip("1000 enables of a queue with no size add at most 20 lines to the kernel log (wire mode: a function's queue would be enabled with no ring)\n");
+		return;
+	}
+	r = enable_unsized(&vd, 1000);
+	ksft_test_result(r >= 0 && r <= 20,
+			 "1000 enables of a queue with no size add %d lines to the kernel log (at most 20)\n",
+			 r);
+}
+
+static void map_memory(void)
+{
+	int r = iotlb(&vd, VHOST_IOTLB_UPDATE, 0, IOVA_BASE, MEM_SIZE, (uintptr_t)mem);
+
+	ksft_test_result(!r, "IOTLB v2 update maps the memory (%d)\n", r);
+}
+
+/* Bad requests are refused. */
+static void bad_queue_index(void)
+{
+	struct vhost_vring_state s = { vd.nvqs, QSIZE };
+	int r = ioctl(vd.fd, VHOST_SET_VRING_NUM, &s);
+
+	ksft_test_result(r && errno == ENOBUFS, "queue index %u out of range is refused (%s)\n",
+			 vd.nvqs, strerror(errno));
+}
+
+static void bad_ring_size(void)
+{
+	struct vhost_vring_state s = { 0, 100 };
+	int r = ioctl(vd.fd, VHOST_SET_VRING_NUM, &s);
+
+	ksft_test_result(r && errno == EINVAL, "ring size 100 is refused (%s)\n", strerror(errno));
+}
+
+static void bad_iova_range(void)
+{
+	int r = iotlb(&vd, VHOST_IOTLB_UPDATE, 0, ~0ull - 0xfff, 0x2000, (uintptr_t)mem);
+
+	ksft_test_result(r < 0, "an IOVA range that wraps is refused (%d)\n", r);
+}
+
+static void bad_asid(void)
+{
+	int r = iotlb(&vd, VHOST_IOTLB_UPDATE, 64, IOVA_BASE, 4096, (uintptr_t)mem);
+
+	ksft_test_result(r < 0, "an unknown ASID is refused (%d)\n", r);
+}
+
+static void bad_group(void)
+{
+	struct vhost_vring_state g = { 64, 0 };
+	int r = ioctl(vd.fd, VHOST_VDPA_SET_GROUP_ASID, &g);
+
+	ksft_test_result(r < 0, "an unknown group is refused (%s)\n", strerror(errno));
+}
+
+/*
+ * The control queue's group goes to address space 1, which setup does after
+ * every reset. Were it the data queues' group, they would move too: then it
+ * stays in space 0, and the control queue tests fail. A device with one
+ * address space keeps the control queue's memory in space 0.
+ */
+static void cvq_group(void)
+{
+	struct vhost_vring_state g[3] = { { RXQ, 0 }, { TXQ, 0 }, { CVQ, 0 } }, a;
+	int r;
+
+	if (ioctl(vd.fd, VHOST_VDPA_GET_AS_NUM, &nas) || nas < 2) {
+		vd.regions[1].asid = 0;
+		ksft_test_result_skip("the control queue in an address space of its own (the device has 1 address space)\n");
+		return;
+	}
+	r = ioctl(vd.fd, VHOST_VDPA_GET_VRING_GROUP, &g[0]) ||
+	    ioctl(vd.fd, VHOST_VDPA_GET_VRING_GROUP, &g[1]) ||
+	    ioctl(vd.fd, VHOST_VDPA_GET_VRING_GROUP, &g[2]);
+	r = r || g[0].num != g[1].num || g[2].num == g[0].num || g[2].num >= MAX_GROUPS;
+	a = (struct vhost_vring_state){ g[2].num, 1 };
+	r = r || ioctl(vd.fd, VHOST_VDPA_SET_GROUP_ASID, &a);
+	if (!r)
+		vd.group_asid[g[2].num] = 1;
+	ksft_test_result(!r, "the control queue is in group %u, the data queues in %u; ASID 1 is set\n",
+			 g[2].num, g[0].num);
+}
+
+static void first_setup(void)
+{
+	int r = get_config(&vd, 0, old_mac, 6);
+
+	memcpy(mac, old_mac, 6);
+	r = r ? r : net_setup(&vd);
+	ksft_test_result(!r, "setup up to DRIVER_OK (%d)\n", r);
+}
+
+static void first_traffic(void)
+{
+	int sent, back;
+
+	if (peer >= 0) {
+		wire_traffic(&vd, 40, "");
+		return;
+	}
+	back = traffic(&vd, 40, &sent);
+	ksft_test_result(back == sent, "%d of %d frames came back intact\n", back, sent);
+}
+
+/* A suspended device holds its frames until it resumes. */
+static void suspend_resume(void)
+{
+	uint8_t *fr = next_buf(&vd, TXQ);
+	uint16_t uid;
+	int r, early, late;
+
+	if (!(bf & 1ull << VHOST_BACKEND_F_SUSPEND) || !(bf & 1ull << VHOST_BACKEND_F_RESUME)) {
+		ksft_test_result_skip("suspend holds a frame, resume delivers it (the device offers no VHOST_BACKEND_F_SUSPEND and _RESUME)\n");
+		return;
+	}
+	if (peer >= 0) {
+		peer_drain();
+		r = ioctl(vd.fd, VHOST_VDPA_SUSPEND);
+		make_frame(fr, 100, 1000);
+		post_buf(&vd, TXQ, HDR_LEN + 100, 0);
+		early = peer_got(fr + HDR_LEN, 100, 300);
+		r = r || ioctl(vd.fd, VHOST_VDPA_RESUME);
+		late = !early && peer_got(fr + HDR_LEN, 100, 2000);
+		ksft_test_result(!r && !early && late,
+				 "suspend holds a frame, resume delivers it to the peer\n");
+		wait_used(&vd, TXQ, 2000, &uid);
+		return;
+	}
+	r = ioctl(vd.fd, VHOST_VDPA_SUSPEND);
+	make_frame(fr, 100, 1000);
+	post_buf(&vd, TXQ, HDR_LEN + 100, 0);
+	early = wait_used(&vd, RXQ, 300, &uid);
+	r = r || ioctl(vd.fd, VHOST_VDPA_RESUME);
+	late = early < 0 ? wait_used(&vd, RXQ, 2000, &uid) : -1;
+	ksft_test_result(!r && early < 0 && late == HDR_LEN + 100,
+			 "suspend holds a frame, resume delivers it (%d, %d)\n", early, late);
+	wait_used(&vd, TXQ, 2000, &uid);
+}
+
+/* After a reset, a new setup works again. */
+static void reset_setup(void)
+{
+	int r = net_setup(&vd), sent = 0, back;
+
+	if (peer >= 0) {
+		if (r)
+			ksft_test_result_fail("after reset and setup (%d)\n", r);
+		else
+			wire_traffic(&vd, 10, "after reset and setup, ");
+		return;
+	}
+	back = r ? 0 : traffic(&vd, 10, &sent);
+	ksft_test_result(!r && back == sent, "after reset and setup, %d of %d frames came back\n",
+			 back, sent);
+}
+
+/* Malformed chains deliver nothing; a reset brings the device back. */
+enum bad_chain {
+	BAD_LOOP,
+	BAD_PAST_MAPPINGS,
+	BAD_INDIRECT_SIZE,
+	BAD_WRITABLE,
+	BAD_INDIRECT_LOOP,
+};
+
+static void bad_chain(enum bad_chain c)
+{
+	static const char *const what[] = {
+		[BAD_LOOP] = "a descriptor loop",
+		[BAD_PAST_MAPPINGS] = "a buffer past the mappings",
+		[BAD_INDIRECT_SIZE] = "an oversized indirect table",
+		[BAD_WRITABLE] = "a writable buffer to send",
+		[BAD_INDIRECT_LOOP] = "a loop through an indirect descriptor",
+	};
+	uint8_t *fr = buf(TXQ, 250);
+	struct vring_desc bad[1] = { { .addr = iova(&vd, fr), .len = HDR_LEN + 60 } };
+	uint16_t uid;
+	int r, got, rsent = 0, rback;
+
+	make_frame(fr, 60, 500 + c);
+	/*
+	 * INDIRECT with NEXT breaks a rule of the driver (2.7.5.3.1): a
+	 * function given to a parent walks its rings itself, and QEMU's sends
+	 * the table's frame. Only vringh's walk is ours.
+	 */
+	if (peer >= 0 && c == BAD_INDIRECT_LOOP) {
+		ksft_test_result_skip("%s delivers nothing (a PCI function walks its own rings; QEMU's follows the table)\n",
+				      what[c]);
+		return;
+	}
+	switch (c) {
+	case BAD_LOOP:
+		bad[0].flags = VRING_DESC_F_NEXT;
+		bad[0].next = 0;
+		break;
+	case BAD_PAST_MAPPINGS:
+		bad[0].addr = IOVA_BASE + MEM_SIZE - 16;
+		bad[0].len = 4096;
+		break;
+	case BAD_INDIRECT_SIZE:
+		bad[0].flags = VRING_DESC_F_INDIRECT;
+		bad[0].len = 0x80000000u;
+		break;
+	case BAD_WRITABLE:
+		bad[0].flags = VRING_DESC_F_WRITE;
+		break;
+	case BAD_INDIRECT_LOOP: {
+		/* A one-entry table; the ring's descriptor chains to itself. */
+		struct vring_desc *table = (void *)buf(TXQ, 251);
+
+		table[0] = bad[0];
+		bad[0] = (struct vring_desc){ .addr = iova(&vd, table),
+					      .len = sizeof(*table),
+					      .flags = VRING_DESC_F_INDIRECT | VRING_DESC_F_NEXT };
+		break;
+	}
+	}
+	if (peer >= 0) {
+		peer_drain();
+		post_chain(&vd, TXQ, 240, bad, 1);
+		got = peer_got(NULL, 0, 300) ? 0 : -1;
+		r = net_setup(&vd);
+		rsent = 2;
+		rback = r ? 0 : to_peer(&vd, rsent, 600);
+	} else {
+		for (got = 0; got < 4; got++)
+			post_buf(&vd, RXQ, BUF_SIZE, 1);
+		post_chain(&vd, TXQ, 240, bad, 1);
+		got = wait_used(&vd, RXQ, 300, &uid);
+		r = setup(&vd);
+		rback = r ? 0 : traffic(&vd, 2, &rsent);
+	}
+	ksft_test_result(got < 0 && !r && rback == rsent,
+			 "%s delivers nothing, and after a reset %d of %d frames come %s\n",
+			 what[c], rback, rsent, peer >= 0 ? "through" : "back");
+}
+
+static void bad_loop(void)
+{
+	bad_chain(BAD_LOOP);
+}
+
+static void bad_past_mappings(void)
+{
+	bad_chain(BAD_PAST_MAPPINGS);
+}
+
+static void bad_indirect_size(void)
+{
+	bad_chain(BAD_INDIRECT_SIZE);
+}
+
+static void bad_writable(void)
+{
+	bad_chain(BAD_WRITABLE);
+}
+
+static void bad_indirect_loop(void)
+{
+	bad_chain(BAD_INDIRECT_LOOP);
+}
+
+/* The control queue sets the MAC address, and the filter follows it. */
+static void mac_set(void)
+{
+	int r = set_mac(&vd, new_mac, 2000);
+
+	ksft_test_result(r == VIRTIO_NET_OK, "MAC_ADDR_SET %s on the control queue is acked (%d)\n",
+			 mac_str(new_mac), r);
+}
+
+static void mac_in_config(void)
+{
+	uint8_t cfg_mac[6];
+	int r = get_config(&vd, 0, cfg_mac, 6);
+
+	ksft_test_result(!r && !memcmp(cfg_mac, new_mac, 6), "the config space then has MAC %s\n",
+			 mac_str(cfg_mac));
+}
+
+static void mac_burst(void)
+{
+	static const uint8_t burst_mac[6] = { 0x02, 0x52, 0x56, 0xdd, 0xee, 0x77 };
+	int n = vd.rings[CVQ].num - 1, done = ctrl_burst(&vd, n, burst_mac), r;
+	uint8_t cfg_mac[6];
+
+	r = get_config(&vd, 0, cfg_mac, 6);
+	ksft_test_result(done == n && !r && !memcmp(cfg_mac, burst_mac, 6),
+			 "%d MAC_ADDR_SET commands posted with one kick: %d completed, then the config space has MAC %s\n",
+			 n, done, mac_str(cfg_mac));
+	/* Back to new_mac, for the tests that follow. */
+	r = set_mac(&vd, new_mac, 2000);
+	if (r != VIRTIO_NET_OK)
+		ksft_print_msg("MAC_ADDR_SET %s again: %d\n", mac_str(new_mac), r);
+	memcpy(mac, new_mac, 6);
+}
+
+static void new_mac_delivered(void)
+{
+	int sent, back;
+
+	if (peer >= 0) {
+		back = from_peer(&vd, new_mac, 4, 700, 2000);
+		ksft_test_result(back == 4, "%d of %d frames from the peer to the new MAC arrived\n",
+				 back, 4);
+		return;
+	}
+	back = traffic(&vd, 4, &sent);
+	ksft_test_result(back == sent, "%d of %d frames to the new MAC came back\n", back, sent);
+}
+
+/* A function starts promiscuous: the filter needs promiscuous mode off. */
+static void old_mac_not_delivered(void)
+{
+	uint8_t off = 0;
+	int ack = VIRTIO_NET_OK;
+
+	if (peer >= 0 && !ctrl_rx) {
+		ksft_test_result_skip("a frame to the old MAC %s is not delivered (the device offers no VIRTIO_NET_F_CTRL_RX)\n",
+				      mac_str(old_mac));
+		return;
+	}
+	if (peer >= 0)
+		ack = ctrl(&vd, VIRTIO_NET_CTRL_RX, VIRTIO_NET_CTRL_RX_PROMISC, &off, 1, 2000);
+	ksft_test_result(ack == VIRTIO_NET_OK && old_mac_filtered(&vd, old_mac),
+			 "a frame to the old MAC %s is not delivered%s\n", mac_str(old_mac),
+			 peer >= 0 ? " (promiscuous mode off)" : "");
 }
 
 /* Wire mode only: doorbells, an IOVA never mapped, and recovery. */
-static void wire_tests(struct dev *d)
+#define WIRE_FRAMES 10
+
+/* The doorbells mapped, kicks go there: no eventfd is written. */
+static void wire_doorbells_map(void)
 {
-	struct vring_desc never[1] = { { .addr = IOVA_NEVER, .len = HDR_LEN + 60 } };
+	int r = map_doorbell(&vd, TXQ);
+
+	r = r ? r : map_doorbell(&vd, RXQ);
+	ksft_test_result(!r, "the TX and RX doorbells map (pages %d and %d of the device file)%s%s\n",
+			 TXQ, RXQ, r ? ": " : "", r ? strerror(-r) : "");
+}
+
+static void wire_doorbells_kick(void)
+{
+	int ok = vd.rings[TXQ].doorbell && vd.rings[RXQ].doorbell, n = WIRE_FRAMES;
+	int out = ok ? to_peer(&vd, n, 300) : 0;
+	int in = ok ? from_peer(&vd, mac, n, 400, 2000) : 0;
+
+	ksft_test_result(ok && out == n && in == n,
+			 "kicked through the doorbells, %d of %d frames reached the peer, %d of %d arrived\n",
+			 out, n, in, n);
+}
+
+/*
+ * A frame posted with its kick written nowhere stays in the ring (once the
+ * device is idle); a write to the doorbell sends it.
+ */
+static void wire_doorbell_write(void)
+{
 	static uint16_t nowhere;
-	volatile uint16_t *db;
-	int r, n = 10, out, in, early = 1, late = 0;
-	uint8_t *f;
+	volatile uint16_t *db = vd.rings[TXQ].doorbell;
+	int early = 1, late = 0;
 	uint16_t id;
 
-	/* The doorbells mapped, kicks go there: no eventfd is written. */
-	r = map_doorbell(d, TXQ);
-	r = r ? r : map_doorbell(d, RXQ);
-	result(!r, "the TX and RX doorbells map (pages %d and %d of the device file)%s%s", TXQ, RXQ,
-	       r ? ": " : "", r ? strerror(-r) : "");
-	out = r ? 0 : to_peer(d, n, 300);
-	in = r ? 0 : from_peer(d, mac, n, 400, 2000);
-	result(!r && out == n && in == n,
-	       "kicked through the doorbells, %d of %d frames reached the peer, %d of %d arrived",
-	       out, n, in, n);
-
-	/*
-	 * A frame posted with its kick written nowhere stays in the ring (once
-	 * the device is idle); a write to the doorbell sends it.
-	 */
-	db = d->rings[TXQ].doorbell;
 	if (db) {
+		uint8_t *f;
+
 		usleep(200 * 1000);
 		peer_drain();
-		f = next_buf(d, TXQ);
+		f = next_buf(&vd, TXQ);
 		make_frame(f, 200, 350);
-		d->rings[TXQ].doorbell = &nowhere;
-		post(d, TXQ, f, HDR_LEN + 200, 0);
+		vd.rings[TXQ].doorbell = &nowhere;
+		post(&vd, TXQ, f, HDR_LEN + 200, 0);
 		early = peer_got(f + HDR_LEN, 200, 500);
-		d->rings[TXQ].doorbell = db;
+		vd.rings[TXQ].doorbell = db;
 		*db = TXQ;
 		late = peer_got(f + HDR_LEN, 200, 2000);
-		wait_used(d, TXQ, 2000, &id);
+		wait_used(&vd, TXQ, 2000, &id);
 	}
-	result(db && !early && late,
-	       "a frame posted without a kick stays in the ring; a write to the TX doorbell sends it");
-	unmap_doorbell(d, TXQ);
-	unmap_doorbell(d, RXQ);
-
-	/* A buffer at an IOVA the device was never given: an IOMMU fault. */
-	peer_drain();
-	post_chain(d, TXQ, 240, never, 1);
-	r = peer_got(NULL, 0, 500);
-	result(!r, "a TX buffer at IOVA 0x%llx, never mapped, reaches nothing at the peer",
-	       IOVA_NEVER);
-	r = net_setup(d);
-	out = r ? 0 : to_peer(d, n, 500);
-	result(!r && out == n, "after a reset and setup, %d of %d frames reach the peer again", out,
-	       n);
-	poll_test(d);
+	ksft_test_result(db && !early && late,
+			 "a frame posted without a kick stays in the ring; a write to the TX doorbell sends it\n");
+	unmap_doorbell(&vd, TXQ);
+	unmap_doorbell(&vd, RXQ);
 }
+
+/* A buffer at an IOVA the device was never given: an IOMMU fault. */
+static void wire_iova_never(void)
+{
+	struct vring_desc never[1] = { { .addr = IOVA_NEVER, .len = HDR_LEN + 60 } };
+	int r;
+
+	peer_drain();
+	post_chain(&vd, TXQ, 240, never, 1);
+	r = peer_got(NULL, 0, 500);
+	ksft_test_result(!r, "a TX buffer at IOVA 0x%llx, never mapped, reaches nothing at the peer\n",
+			 IOVA_NEVER);
+}
+
+static void wire_recovery(void)
+{
+	int r = net_setup(&vd), n = WIRE_FRAMES, out = r ? 0 : to_peer(&vd, n, 500);
+
+	ksft_test_result(!r && out == n,
+			 "after a reset and setup, %d of %d frames reach the peer again\n", out, n);
+}
+
+static void wire_polling(void)
+{
+	poll_test(&vd);
+}
+
+/* The ring memory unmapped, the device cannot reach it: nothing comes back. */
+static void memory_unmapped(void)
+{
+	uint8_t *fr = next_buf(&vd, TXQ);
+	int r, got;
+
+	make_frame(fr, 80, 7);
+	if (peer >= 0)
+		peer_drain();
+	r = iotlb(&vd, VHOST_IOTLB_INVALIDATE, 0, IOVA_BASE, MEM_SIZE, 0);
+	post_buf(&vd, TXQ, HDR_LEN + 80, 0);
+	got = undelivered(&vd, fr, 80);
+	ksft_test_result(!r && got, "with the memory unmapped nothing is delivered\n");
+}
+
+/*
+ * Address space 1 unmapped, the control queue's memory mapped at the same
+ * IOVAs in space 0 instead: the device must not translate the control queue
+ * through space 0, so the command is not completed and the MAC address stays.
+ */
+static void cvq_asid_unmapped(void)
+{
+	static const uint8_t other_mac[6] = { 0x02, 0x52, 0x56, 0x44, 0x55, 0x66 };
+	uint8_t cfg_mac[6];
+	int r, got;
+
+	if (nas < 2) {
+		ksft_test_result_skip("with ASID 1 unmapped a control command is not completed (the device has 1 address space)\n");
+		return;
+	}
+	r = setup(&vd);
+	r = r || iotlb(&vd, VHOST_IOTLB_INVALIDATE, 1, CVQ_IOVA, CVQ_SIZE, 0);
+	r = r || iotlb(&vd, VHOST_IOTLB_UPDATE, 0, CVQ_IOVA, CVQ_SIZE, (uintptr_t)cvq_mem);
+	got = r ? 0 : set_mac(&vd, other_mac, 500);
+	r = r || get_config(&vd, 0, cfg_mac, 6);
+	ksft_test_result(!r && got < 0 && !memcmp(cfg_mac, new_mac, 6),
+			 "with ASID 1 unmapped a control command is not completed (%d), MAC %s\n",
+			 got, mac_str(cfg_mac));
+}
+
+/* After the invalidation, the memory mapped again, the device works. */
+static void wire_after_invalidation(void)
+{
+	int r = net_setup(&vd);
+
+	if (r)
+		ksft_test_result_fail("after the invalidation, a new setup (%d)\n", r);
+	else
+		wire_traffic(&vd, 10, "after the invalidation and a new setup, ");
+}
+
+/*
+ * A reset with the memory mapped (vhost-vdpa cleans the device's mappings)
+ * and a new open (vhost-vdpa resets the device's maps to their defaults when
+ * the file is closed): again nothing is in reach.
+ */
+static void pa_after_reset(void)
+{
+	set_status(&vd, 0);
+	pa_result(&vd, 1, nas >= 2, "after a reset, rings and buffers at physical addresses");
+}
+
+static void pa_after_reopen(void)
+{
+	int r;
+
+	close(vd.fd);
+	if (pa_skip()) {
+		ksft_test_result_skip("after close and open, rings and buffers at physical addresses reach nothing (%s)\n",
+				      pa_skip());
+		return;
+	}
+	r = dev_open(&vd, path, 3);
+	r = r ? r : negotiate_backend(&vd, want_bf, &bf);
+	if (r)
+		ksft_test_result_fail("open again (%d)\n", r);
+	else
+		pa_result(&vd, 1, nas >= 2, "after close and open, rings and buffers at physical addresses");
+	close(vd.fd);
+}
+
+static const struct vdpa_test tests[] = {
+	VDPA_TEST(open_dev),
+	VDPA_TEST(backend_features),
+	VDPA_TEST(device_features),
+	VDPA_TEST(pa_unmapped),
+	VDPA_TEST(pa_other_asid),
+	VDPA_TEST(enable_flood),
+	VDPA_TEST(map_memory),
+	VDPA_TEST(bad_queue_index),
+	VDPA_TEST(bad_ring_size),
+	VDPA_TEST(bad_iova_range),
+	VDPA_TEST(bad_asid),
+	VDPA_TEST(bad_group),
+	VDPA_TEST(cvq_group),
+	VDPA_TEST(first_setup),
+	VDPA_TEST(first_traffic),
+	VDPA_TEST(suspend_resume),
+	VDPA_TEST(reset_setup),
+	VDPA_TEST(bad_loop),
+	VDPA_TEST(bad_past_mappings),
+	VDPA_TEST(bad_indirect_size),
+	VDPA_TEST(bad_writable),
+	VDPA_TEST(bad_indirect_loop),
+	VDPA_TEST(mac_set),
+	VDPA_TEST(mac_in_config),
+	VDPA_TEST(mac_burst),
+	VDPA_TEST(new_mac_delivered),
+	VDPA_TEST(old_mac_not_delivered),
+	VDPA_TEST_IN(wire_doorbells_map, WIRE),
+	VDPA_TEST_IN(wire_doorbells_kick, WIRE),
+	VDPA_TEST_IN(wire_doorbell_write, WIRE),
+	VDPA_TEST_IN(wire_iova_never, WIRE),
+	VDPA_TEST_IN(wire_recovery, WIRE),
+	VDPA_TEST_IN(wire_polling, WIRE),
+	VDPA_TEST(memory_unmapped),
+	VDPA_TEST(cvq_asid_unmapped),
+	VDPA_TEST_IN(wire_after_invalidation, WIRE),
+	VDPA_TEST(pa_after_reset),
+	VDPA_TEST(pa_after_reopen),
+};
 
 int main(int argc, char **argv)
 {
-	static const uint8_t new_mac[6] = { 0x02, 0x52, 0x56, 0xaa, 0xbb, 0xcc };
-	static const uint8_t other_mac[6] = { 0x02, 0x52, 0x56, 0x44, 0x55, 0x66 };
-	struct dev d = { 0 };
-	uint8_t old_mac[6], cfg_mac[6];
-	uint64_t bf, want_bf, f;
-	uint32_t nas = 0;
-	int r, sent, back, wire = argc == 4, ctrl_rx;
-	const char *path;
-
-	if (argc != 3 && argc != 4) {
-		fprintf(stderr, "usage: %s /dev/vhost-vdpa-N PREFIX [PEER_IFNAME]\n", argv[0]);
+	if (argc != 2 && argc != 3) {
+		fprintf(stderr, "usage: %s /dev/vhost-vdpa-N|--plan [PEER_IFNAME]\n", argv[0]);
 		return 2;
 	}
-	path = ktap_begin(3, argv, wire ? NTESTS_WIRE : NTESTS);
-	if (wire && peer_open(argv[3])) {
-		printf("Bail out! packet socket on %s: %s\n", argv[3], strerror(errno));
-		return 1;
-	}
-	mem = add_region(&d, MEM_SIZE, IOVA_BASE, 0);
-	cvq_mem = add_region(&d, CVQ_SIZE, CVQ_IOVA, 1);
-	place_ring(&d, RXQ, 0, 0);
-	place_ring(&d, TXQ, 0, 4 * PAGE);
-	place_ring(&d, CVQ, 1, 0);
-
-	r = dev_open(&d, path, 3);
-	result(!r && d.id == VIRTIO_ID_NET && d.nvqs >= 3, "owner, device id %u, %u queues", d.id,
-	       d.nvqs);
-
-	/*
-	 * A loopback parent must offer all of these; on a wire the IOTLB v2
-	 * messages are what vhost-vdpa needs, the rest is what the parent has.
-	 */
-	want_bf = 1ull << VHOST_BACKEND_F_IOTLB_MSG_V2 | 1ull << VHOST_BACKEND_F_IOTLB_ASID |
-		  1ull << VHOST_BACKEND_F_SUSPEND | 1ull << VHOST_BACKEND_F_RESUME;
-	r = negotiate_backend(&d, want_bf, &bf);
-	result(!r && (wire ? !!(bf & 1ull << VHOST_BACKEND_F_IOTLB_MSG_V2) : bf == want_bf),
-	       "backend features 0x%llx", (unsigned long long)bf);
-
-	r = ioctl(d.fd, VHOST_GET_FEATURES, &f);
-	d.features = f & FEATURES;
-	result(!r && d.features == FEATURES,
-	       "device offers VERSION_1, ACCESS_PLATFORM, MAC, CTRL_VQ, CTRL_MAC_ADDR");
-	/*
-	 * Nothing is mapped yet: rings and buffers at physical addresses of
-	 * the program's own pages must be out of reach. Then with address space
-	 * 0 mapped, the control queue's space 1 must still map nothing.
-	 */
+	vdpa_tests_begin(tests, argc == 3 ? WIRE : LOOP, argv[1]);
+	path = argv[1];
+	if (argc == 3 && peer_open(argv[2]))
+		ksft_exit_fail_msg("packet socket on %s: %s\n", argv[2], strerror(errno));
+	mem = add_region(&vd, MEM_SIZE, IOVA_BASE, 0);
+	cvq_mem = add_region(&vd, CVQ_SIZE, CVQ_IOVA, 1);
 	pa_mem = mmap(NULL, PA_PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
 		      -1, 0);
-	if (pa_mem == MAP_FAILED || mlock(pa_mem, PA_PAGES * PAGE)) {
-		printf("Bail out! memory: %s\n", strerror(errno));
-		return 1;
-	}
-	if (ioctl(d.fd, VHOST_VDPA_GET_AS_NUM, &nas))
-		nas = 1;
-	pa_result(&d, 1, nas >= 2, "before any IOTLB message, rings and buffers at physical addresses");
-	if (nas < 2 && !pa_skip()) {
-		skip("the device has 1 address space",
-		     "with ASID 0 mapped, control queue rings at physical addresses in ASID 1 reach nothing");
-	} else {
-		int r2;
-
-		r = pa_skip() ? 0 : iotlb(&d, VHOST_IOTLB_UPDATE, 0, IOVA_BASE, MEM_SIZE, (uintptr_t)mem);
-		if (r)
-			result(0, "ASID 0 mapped (%d)", r);
-		else
-			pa_result(&d, 0, 1, "with ASID 0 mapped, control queue rings at physical addresses in ASID 1");
-		r2 = pa_skip() ? 0 : iotlb(&d, VHOST_IOTLB_INVALIDATE, 0, IOVA_BASE, MEM_SIZE, 0);
-		if (r2)
-			printf("# invalidating ASID 0: %s\n", strerror(-r2));
-	}
-
-	/* On a wire, promiscuous mode (on after a reset) can be turned off. */
-	ctrl_rx = wire && (f & 1ull << VIRTIO_NET_F_CTRL_RX);
-	if (ctrl_rx)
-		d.features |= 1ull << VIRTIO_NET_F_CTRL_RX;
-
-	/* A guest or user triggers this at will: the kernel log is not flooded. */
-	if (wire) {
-		skip("wire mode: a function's queue would be enabled with no ring",
-		     "1000 enables of a queue with no size add at most 20 lines to the kernel log");
-	} else {
-		r = enable_unsized(&d, 1000);
-		result(r >= 0 && r <= 20,
-		       "1000 enables of a queue with no size add %d lines to the kernel log (at most 20)",
-		       r);
-	}
-
-	r = iotlb(&d, VHOST_IOTLB_UPDATE, 0, IOVA_BASE, MEM_SIZE, (uintptr_t)mem);
-	result(!r, "IOTLB v2 update maps the memory (%d)", r);
-
-	/* Bad requests are refused. */
-	{
-		struct vhost_vring_state s = { d.nvqs, QSIZE };
-
-		r = ioctl(d.fd, VHOST_SET_VRING_NUM, &s);
-		result(r && errno == ENOBUFS, "queue index %u out of range is refused (%s)", d.nvqs,
-		       strerror(errno));
-		s.index = 0;
-		s.num = 100;
-		r = ioctl(d.fd, VHOST_SET_VRING_NUM, &s);
-		result(r && errno == EINVAL, "ring size 100 is refused (%s)", strerror(errno));
-	}
-	r = iotlb(&d, VHOST_IOTLB_UPDATE, 0, ~0ull - 0xfff, 0x2000, (uintptr_t)mem);
-	result(r < 0, "an IOVA range that wraps is refused (%d)", r);
-	r = iotlb(&d, VHOST_IOTLB_UPDATE, 64, IOVA_BASE, 4096, (uintptr_t)mem);
-	result(r < 0, "an unknown ASID is refused (%d)", r);
-	{
-		struct vhost_vring_state g = { 64, 0 };
-
-		r = ioctl(d.fd, VHOST_VDPA_SET_GROUP_ASID, &g);
-		result(r < 0, "an unknown group is refused (%s)", strerror(errno));
-	}
-
-	/*
-	 * The control queue's group goes to address space 1, which setup does
-	 * after every reset. Were it the data queues' group, they would move
-	 * too: then it stays in space 0, and the control queue tests fail. A
-	 * device with one address space keeps the control queue's memory in
-	 * space 0.
-	 */
-	if (ioctl(d.fd, VHOST_VDPA_GET_AS_NUM, &nas) || nas < 2) {
-		d.regions[1].asid = 0;
-		skip("the device has 1 address space", "the control queue in an address space of its own");
-	} else {
-		struct vhost_vring_state g[3] = { { RXQ, 0 }, { TXQ, 0 }, { CVQ, 0 } }, a;
-
-		r = ioctl(d.fd, VHOST_VDPA_GET_VRING_GROUP, &g[0]) ||
-		    ioctl(d.fd, VHOST_VDPA_GET_VRING_GROUP, &g[1]) ||
-		    ioctl(d.fd, VHOST_VDPA_GET_VRING_GROUP, &g[2]);
-		r = r || g[0].num != g[1].num || g[2].num == g[0].num || g[2].num >= MAX_GROUPS;
-		a = (struct vhost_vring_state){ g[2].num, 1 };
-		r = r || ioctl(d.fd, VHOST_VDPA_SET_GROUP_ASID, &a);
-		if (!r)
-			d.group_asid[g[2].num] = 1;
-		result(!r, "the control queue is in group %u, the data queues in %u; ASID 1 is set",
-		       g[2].num, g[0].num);
-	}
-
-	r = get_config(&d, 0, old_mac, 6);
-	memcpy(mac, old_mac, 6);
-	r = r ? r : net_setup(&d);
-	result(!r, "setup up to DRIVER_OK (%d)", r);
-
-	if (wire) {
-		wire_traffic(&d, 40, "");
-	} else {
-		back = traffic(&d, 40, &sent);
-		result(back == sent, "%d of %d frames came back intact", back, sent);
-	}
-
-	/* A suspended device holds its frames until it resumes. */
-	if (!(bf & 1ull << VHOST_BACKEND_F_SUSPEND) || !(bf & 1ull << VHOST_BACKEND_F_RESUME)) {
-		skip("the device offers no VHOST_BACKEND_F_SUSPEND and _RESUME",
-		     "suspend holds a frame, resume delivers it");
-	} else if (wire) {
-		uint8_t *fr = next_buf(&d, TXQ);
-		uint16_t uid;
-		int early, late;
-
-		peer_drain();
-		r = ioctl(d.fd, VHOST_VDPA_SUSPEND);
-		make_frame(fr, 100, 1000);
-		post_buf(&d, TXQ, HDR_LEN + 100, 0);
-		early = peer_got(fr + HDR_LEN, 100, 300);
-		r = r || ioctl(d.fd, VHOST_VDPA_RESUME);
-		late = !early && peer_got(fr + HDR_LEN, 100, 2000);
-		result(!r && !early && late, "suspend holds a frame, resume delivers it to the peer");
-		wait_used(&d, TXQ, 2000, &uid);
-	} else {
-		uint8_t *fr = next_buf(&d, TXQ);
-		uint16_t uid;
-		int early, late;
-
-		r = ioctl(d.fd, VHOST_VDPA_SUSPEND);
-		make_frame(fr, 100, 1000);
-		post_buf(&d, TXQ, HDR_LEN + 100, 0);
-		early = wait_used(&d, RXQ, 300, &uid);
-		r = r || ioctl(d.fd, VHOST_VDPA_RESUME);
-		late = early < 0 ? wait_used(&d, RXQ, 2000, &uid) : -1;
-		result(!r && early < 0 && late == HDR_LEN + 100,
-		       "suspend holds a frame, resume delivers it (%d, %d)", early, late);
-		wait_used(&d, TXQ, 2000, &uid);
-	}
-
-	/* After a reset, a new setup works again. */
-	r = net_setup(&d);
-	if (wire) {
-		if (r)
-			result(0, "after reset and setup (%d)", r);
-		else
-			wire_traffic(&d, 10, "after reset and setup, ");
-	} else {
-		back = r ? 0 : traffic(&d, 10, &sent);
-		result(!r && back == sent, "after reset and setup, %d of %d frames came back", back,
-		       sent);
-	}
-
-	/* Malformed chains deliver nothing; a reset brings the device back. */
-	{
-		static const char *const what[] = {
-			"a descriptor loop", "a buffer past the mappings",
-			"an oversized indirect table", "a writable buffer to send",
-			"a loop through an indirect descriptor",
-		};
-		unsigned int c;
-
-		for (c = 0; c < ARRAY_SIZE(what); c++) {
-			uint8_t *fr = buf(TXQ, 250);
-			struct vring_desc bad[1] = { { .addr = iova(&d, fr), .len = HDR_LEN + 60 } };
-			uint16_t uid;
-			int got, rsent = 0, rback;
-
-			make_frame(fr, 60, 500 + c);
-			/*
-			 * INDIRECT with NEXT breaks a rule of the driver (2.7.5.3.1):
-			 * a function given to a parent walks its rings itself, and
-			 * QEMU's sends the table's frame. Only vringh's walk is ours.
-			 */
-			if (wire && c == 4) {
-				skip("a PCI function walks its own rings; QEMU's follows the table",
-				     "%s delivers nothing", what[c]);
-				continue;
-			}
-			switch (c) {
-			case 0:
-				bad[0].flags = VRING_DESC_F_NEXT;
-				bad[0].next = 0;
-				break;
-			case 1:
-				bad[0].addr = IOVA_BASE + MEM_SIZE - 16;
-				bad[0].len = 4096;
-				break;
-			case 2:
-				bad[0].flags = VRING_DESC_F_INDIRECT;
-				bad[0].len = 0x80000000u;
-				break;
-			case 3:
-				bad[0].flags = VRING_DESC_F_WRITE;
-				break;
-			case 4: {
-				/* A one-entry table; the ring's descriptor chains to itself. */
-				struct vring_desc *table = (void *)buf(TXQ, 251);
-
-				table[0] = bad[0];
-				bad[0] = (struct vring_desc){ .addr = iova(&d, table),
-							      .len = sizeof(*table),
-							      .flags = VRING_DESC_F_INDIRECT |
-								       VRING_DESC_F_NEXT };
-				break;
-			}
-			}
-			if (wire) {
-				peer_drain();
-				post_chain(&d, TXQ, 240, bad, 1);
-				got = peer_got(NULL, 0, 300) ? 0 : -1;
-				r = net_setup(&d);
-				rsent = 2;
-				rback = r ? 0 : to_peer(&d, rsent, 600);
-			} else {
-				for (got = 0; got < 4; got++)
-					post_buf(&d, RXQ, BUF_SIZE, 1);
-				post_chain(&d, TXQ, 240, bad, 1);
-				got = wait_used(&d, RXQ, 300, &uid);
-				r = setup(&d);
-				rback = r ? 0 : traffic(&d, 2, &rsent);
-			}
-			result(got < 0 && !r && rback == rsent,
-			       "%s delivers nothing, and after a reset %d of %d frames come %s",
-			       what[c], rback, rsent, wire ? "through" : "back");
-		}
-	}
-
-	/* The control queue sets the MAC address, and the filter follows it. */
-	r = set_mac(&d, new_mac, 2000);
-	result(r == VIRTIO_NET_OK, "MAC_ADDR_SET %s on the control queue is acked (%d)",
-	       mac_str(new_mac), r);
-	r = get_config(&d, 0, cfg_mac, 6);
-	result(!r && !memcmp(cfg_mac, new_mac, 6), "the config space then has MAC %s",
-	       mac_str(cfg_mac));
-	{
-		static const uint8_t burst_mac[6] = { 0x02, 0x52, 0x56, 0xdd, 0xee, 0x77 };
-		int n = d.rings[CVQ].num - 1, done = ctrl_burst(&d, n, burst_mac);
-
-		r = get_config(&d, 0, cfg_mac, 6);
-		result(done == n && !r && !memcmp(cfg_mac, burst_mac, 6),
-		       "%d MAC_ADDR_SET commands posted with one kick: %d completed, then the config space has MAC %s",
-		       n, done, mac_str(cfg_mac));
-		/* Back to new_mac, for the tests that follow. */
-		r = set_mac(&d, new_mac, 2000);
-		if (r != VIRTIO_NET_OK)
-			printf("# MAC_ADDR_SET %s again: %d\n", mac_str(new_mac), r);
-	}
-	memcpy(mac, new_mac, 6);
-	if (wire) {
-		back = from_peer(&d, new_mac, 4, 700, 2000);
-		result(back == 4, "%d of %d frames from the peer to the new MAC arrived", back, 4);
-	} else {
-		back = traffic(&d, 4, &sent);
-		result(back == sent, "%d of %d frames to the new MAC came back", back, sent);
-	}
-	/* A function starts promiscuous: the filter needs promiscuous mode off. */
-	if (wire && !ctrl_rx) {
-		skip("the device offers no VIRTIO_NET_F_CTRL_RX", "a frame to the old MAC %s is not delivered",
-		     mac_str(old_mac));
-	} else {
-		uint8_t off = 0;
-		int ack = wire ? ctrl(&d, VIRTIO_NET_CTRL_RX, VIRTIO_NET_CTRL_RX_PROMISC, &off, 1, 2000)
-			       : VIRTIO_NET_OK;
-
-		r = ack == VIRTIO_NET_OK && old_mac_filtered(&d, old_mac);
-		result(r, "a frame to the old MAC %s is not delivered%s", mac_str(old_mac),
-		       wire ? " (promiscuous mode off)" : "");
-	}
-
-	if (wire)
-		wire_tests(&d);
-
-	/* The ring memory unmapped, the device cannot reach it: nothing comes back. */
-	{
-		uint8_t *fr = next_buf(&d, TXQ);
-		int got;
-
-		make_frame(fr, 80, 7);
-		if (wire)
-			peer_drain();
-		r = iotlb(&d, VHOST_IOTLB_INVALIDATE, 0, IOVA_BASE, MEM_SIZE, 0);
-		post_buf(&d, TXQ, HDR_LEN + 80, 0);
-		got = undelivered(&d, fr, 80);
-		result(!r && got, "with the memory unmapped nothing is delivered");
-	}
-
-	/*
-	 * Address space 1 unmapped, the control queue's memory mapped at the
-	 * same IOVAs in space 0 instead: the device must not translate the
-	 * control queue through space 0, so the command is not completed and
-	 * the MAC address stays.
-	 */
-	if (nas < 2) {
-		skip("the device has 1 address space",
-		     "with ASID 1 unmapped a control command is not completed");
-	} else {
-		int got;
-
-		r = setup(&d);
-		r = r || iotlb(&d, VHOST_IOTLB_INVALIDATE, 1, CVQ_IOVA, CVQ_SIZE, 0);
-		r = r || iotlb(&d, VHOST_IOTLB_UPDATE, 0, CVQ_IOVA, CVQ_SIZE, (uintptr_t)cvq_mem);
-		got = r ? 0 : set_mac(&d, other_mac, 500);
-		r = r || get_config(&d, 0, cfg_mac, 6);
-		result(!r && got < 0 && !memcmp(cfg_mac, new_mac, 6),
-		       "with ASID 1 unmapped a control command is not completed (%d), MAC %s",
-		       got, mac_str(cfg_mac));
-	}
-
-	/* After the invalidation, the memory mapped again, the device works. */
-	if (wire) {
-		r = net_setup(&d);
-		if (r)
-			result(0, "after the invalidation, a new setup (%d)", r);
-		else
-			wire_traffic(&d, 10, "after the invalidation and a new setup, ");
-	}
-	/*
-	 * A reset with the memory mapped (vhost-vdpa cleans the device's
-	 * mappings) and a new open (vhost-vdpa resets the device's maps to
-	 * their defaults when the file is closed): again nothing is in reach.
-	 */
-	set_status(&d, 0);
-	pa_result(&d, 1, nas >= 2, "after a reset, rings and buffers at physical addresses");
-	close(d.fd);
-	if (pa_skip()) {
-		skip(pa_skip(), "after close and open, rings and buffers at physical addresses reach nothing");
-	} else {
-		r = dev_open(&d, path, 3);
-		r = r ? r : negotiate_backend(&d, want_bf, &bf);
-		if (r)
-			result(0, "open again (%d)", r);
-		else
-			pa_result(&d, 1, nas >= 2, "after close and open, rings and buffers at physical addresses");
-		close(d.fd);
-	}
-	return ktap_end();
+	if (!mem || !cvq_mem || pa_mem == MAP_FAILED || mlock(pa_mem, PA_PAGES * PAGE))
+		ksft_exit_fail_perror("memory");
+	place_ring(&vd, RXQ, 0, 0);
+	place_ring(&vd, TXQ, 0, 4 * PAGE);
+	place_ring(&vd, CVQ, 1, 0);
+	vdpa_tests_run(tests, argc == 3 ? WIRE : LOOP);
+	ksft_finished();
 }

@@ -20,20 +20,6 @@ PEER=0000:00:11.0
 # Each parent is "module:pci driver name".
 PARENTS=${VDPA_PCI_PARENTS:-vdpa_rpci:vdpa_rpci vp_vdpa:vp-vdpa}
 DEV=ksft-vpci0
-# vhost_vdpa_net's tests in wire mode, and this script's own.
-NPROG=38
-NTESTS=$((NPROG + 6))
-
-ktap_print_header
-vdpa_require "root" test "$(id -u)" = 0
-vdpa_require "the vdpa tool (iproute2)" vdpa help
-vdpa_require "the test functions (QEMU options from rvdpa_test_functions)" \
-	test -e /sys/bus/pci/devices/$NET -a -e /sys/bus/pci/devices/$PEER
-vdpa_require "an IOMMU in front of $NET (QEMU's intel-iommu with intel_iommu=on, or virtio-iommu-pci)" \
-	test -e /sys/bus/pci/devices/$NET/iommu_group
-set -- $PARENTS
-ktap_set_plan $((NTESTS * $#))
-ulimit -l unlimited
 
 # The number of IOMMU faults of the function the kernel logged, at IOVAs that
 # start with the given hex digits: Intel's DMAR reports name the function,
@@ -61,21 +47,59 @@ cleanup() {
 }
 trap cleanup EXIT
 
-dev_del() { vdpa dev del "$DEV" && ! vdpa_dev_exists "$DEV"; }
+t_bind() {
+	test_desc "$p: the net function binds to $drv"
+	pci_give $NET "$drv"
+}
+
+t_dev_add() {
+	test_desc "$p: dev add succeeds"
+	pci_dev_add "$DEV" "$NET"
+}
+
+t_vhost_node() {
+	test_desc "$p: vhost_vdpa gives it a /dev/vhost-vdpa-N"
+	wait_for vdpa_vhost_of "$DEV"
+	local r=$?
+	node=/dev/$(vdpa_vhost_of "$DEV")
+	return $r
+}
+
+# vhost_vdpa_net in wire mode, with the peer at the other end.
+t_program() {
+	test_desc "$p: vhost_vdpa_net"
+	faults="$(iommu_faults 0x20000000) $(iommu_faults 0x40[01]) $(iommu_faults 0x)"
+	wait_for test -c "$node"
+	VHOST_VDPA_PCI_BDF=$NET ktap_run_program "$p:" "$DIR/vhost_vdpa_net" "$node" "$peer"
+}
+
+t_faults() {
+	test_desc "$p: the IOMMU logged faults at the IOVA never mapped and in the invalidated memory"
+	faults_logged $faults
+}
+
+t_dev_del() {
+	test_desc "$p: dev del removes the device"
+	vdpa dev del "$DEV" && ! vdpa_dev_exists "$DEV"
+}
 
 # Gives the function back to virtio_pci; frames must then reach the peer.
-native_works() { # native_works <peer ifname>
+t_native_works() {
 	local n
+
+	test_desc "$p: the function works again under virtio_pci"
 	pci_native $NET && wait_for fn_netdev $NET && n=$(fn_netdev $NET) && ip link set "$n" up &&
-		"$DIR/vdpa_net_loop" "$n" 52:54:00:72:76:11 60 600 90 back "$1" >/dev/null
+		"$DIR/vdpa_net_loop" "$n" 52:54:00:72:76:11 60 600 90 back "$peer" >/dev/null
 }
+
+TESTS=(t_bind t_dev_add t_vhost_node t_program t_faults t_dev_del t_native_works)
 
 run_parent() { # run_parent <module> <pci driver>
 	local mod=$1 drv=$2 p="$1" peer node faults
 
 	modprobe -r virtio_vdpa vhost_vdpa 2>/dev/null
 	if ! modprobe "$mod" 2>/dev/null; then
-		for i in $(seq 1 $NTESTS); do ktap_test_skip "$p: module $mod is not available"; done
+		skip_tests "$p: module $mod is not available" "${TESTS[@]}"
 		return
 	fi
 	modprobe vhost_vdpa
@@ -84,20 +108,21 @@ run_parent() { # run_parent <module> <pci driver>
 	# The peer stays quiet on the wire: no IPv6 autoconfiguration traffic.
 	sysctl -qw "net.ipv6.conf.$peer.disable_ipv6=1" 2>/dev/null
 	ip link set "$peer" up
-
-	check "$p: the net function binds to $drv" pci_give $NET "$drv"
-	check "$p: dev add succeeds" pci_dev_add "$DEV" "$NET"
-	check "$p: vhost_vdpa gives it a /dev/vhost-vdpa-N" wait_for vdpa_vhost_of "$DEV"
-	node=/dev/$(vdpa_vhost_of "$DEV")
-	faults="$(iommu_faults 0x20000000) $(iommu_faults 0x40[01]) $(iommu_faults 0x)"
-	wait_for test -c "$node"
-	VHOST_VDPA_PCI_BDF=$NET ktap_run_program $NPROG "$DIR/vhost_vdpa_net" "$node" "$p" "$peer"
-	check "$p: the IOMMU logged faults at the IOVA never mapped and in the invalidated memory" \
-		faults_logged $faults
-	check "$p: dev del removes the device" dev_del
-	check "$p: the function works again under virtio_pci" native_works "$peer"
+	run_tests "${TESTS[@]}"
 	modprobe -r vhost_vdpa "$mod" 2>/dev/null
 }
+
+ktap_print_header
+vdpa_require "root" test "$(id -u)" = 0
+vdpa_require "the vdpa tool (iproute2)" vdpa help
+vdpa_require "the test functions (QEMU options from rvdpa_test_functions)" \
+	test -e /sys/bus/pci/devices/$NET -a -e /sys/bus/pci/devices/$PEER
+vdpa_require "an IOMMU in front of $NET (QEMU's intel-iommu with intel_iommu=on, or virtio-iommu-pci)" \
+	test -e /sys/bus/pci/devices/$NET/iommu_group
+test_runs_program t_program "$DIR/vhost_vdpa_net" wire
+set -- $PARENTS
+tests_set_plan $# "${TESTS[@]}"
+ulimit -l unlimited
 
 for parent in "$@"; do
 	run_parent "${parent%%:*}" "${parent#*:}"
