@@ -16,22 +16,6 @@ vdpa_require() { # vdpa_require <what> <check command...>
 	fi
 }
 
-# Runs a check and reports it as one KTAP test; on failure, prints the
-# command's output as diagnostics.
-check() { # check <description> <command...>
-	local desc=$1 out
-	shift
-	if out=$("$@" 2>&1); then
-		ktap_test_pass "$desc"
-	else
-		[ -n "$out" ] && echo "$out" | sed 's/^/# /'
-		ktap_test_fail "$desc"
-	fi
-}
-
-# True when the command fails: for inputs that must be refused.
-fails() { ! "$@"; }
-
 # Waits up to $2 (default 10) seconds for a condition command to succeed.
 wait_for() { # wait_for <command...>
 	local i

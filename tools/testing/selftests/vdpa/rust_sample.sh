@@ -8,21 +8,42 @@
 
 MOD=rust_vdpa_sink
 
+t_load() {
+	test_desc "$MOD: loads and lists its mgmtdev"
+	modprobe -r virtio_vdpa vhost_vdpa 2>/dev/null
+	modprobe "$MOD" && vdpa mgmtdev show | grep -q "^faux/$MOD:"
+}
+
+t_dev_add() {
+	test_desc "$MOD: dev add succeeds"
+	vdpa dev add name sink0 mgmtdev "faux/$MOD"
+}
+
+t_netdev() {
+	test_desc "$MOD: a netdev appears under virtio_vdpa"
+	modprobe virtio_vdpa
+	wait_for vdpa_netdev_of sink0
+	local r=$?
+	ifname=$(vdpa_netdev_of sink0)
+	return $r
+}
+
+t_frames_used() {
+	test_desc "$MOD: the device used the 10 frames sent (the netdev's tx_packets)"
+	ip link set dev "${ifname:-none}" up
+	vdpa_send_used "${ifname:-none}"
+}
+
+t_del_unload() {
+	test_desc "$MOD: dev del and unload"
+	vdpa dev del sink0 && modprobe -r virtio_vdpa && modprobe -r "$MOD"
+}
+
+TESTS=(t_load t_dev_add t_netdev t_frames_used t_del_unload)
+
 ktap_print_header
 vdpa_require "root" test "$(id -u)" = 0
 vdpa_require "module $MOD" modinfo "$MOD"
-ktap_set_plan 5
-
-modprobe -r virtio_vdpa vhost_vdpa 2>/dev/null
-check "$MOD: loads and lists its mgmtdev" \
-	sh -c "modprobe $MOD && vdpa mgmtdev show | grep -q '^faux/$MOD:'"
-check "$MOD: dev add succeeds" vdpa dev add name sink0 mgmtdev "faux/$MOD"
-modprobe virtio_vdpa
-check "$MOD: a netdev appears under virtio_vdpa" wait_for vdpa_netdev_of sink0
-ifname=$(vdpa_netdev_of sink0)
-ip link set dev "${ifname:-none}" up
-check "$MOD: the device used the 10 frames sent (the netdev's tx_packets)" \
-	vdpa_send_used "${ifname:-none}"
-check "$MOD: dev del and unload" \
-	sh -c "vdpa dev del sink0 && modprobe -r virtio_vdpa && modprobe -r $MOD"
+tests_set_plan 1 "${TESTS[@]}"
+run_tests "${TESTS[@]}"
 ktap_finished

@@ -9,14 +9,11 @@
 
 PARENTS=${VDPA_BLK_PARENTS:-vdpa_sim_blk:vdpasim_blk vdpa_rsim:faux/vdpa_rsim_blk}
 DEV=ksft-blk0
-NTESTS=12
 TMP=$(mktemp -d)
 
 ktap_print_header
 vdpa_require "the vdpa tool (iproute2)" vdpa help
 vdpa_require "root" test "$(id -u)" = 0
-set -- $PARENTS
-ktap_set_plan $((NTESTS * $#))
 
 cleanup() {
 	vdpa dev del "$DEV" 2>/dev/null
@@ -69,35 +66,88 @@ zeroes() { # zeroes <disk> <offset in MiB> <MiB>
 		cmp -n $(($3 << 20)) "$TMP/back" /dev/zero
 }
 
+t_dev_add() {
+	test_desc "$p dev add succeeds"
+	vdpa dev add name "$DEV" mgmtdev "$mgmt"
+}
+
+t_bind() {
+	test_desc "$p virtio_vdpa binds it"
+	modprobe virtio_vdpa
+}
+
+t_disk() {
+	test_desc "$p a disk appears"
+	wait_for vdpa_blkdev_of "$DEV"
+	local r=$?
+	disk=$(vdpa_blkdev_of "$DEV")
+	sectors=$(cat "/sys/block/$disk/size" 2>/dev/null || echo 0)
+	return $r
+}
+
+t_capacity() {
+	test_desc "$p the disk has a capacity"
+	test "$sectors" -gt 8192
+}
+
+t_rw_start() {
+	test_desc "$p data written at the start reads back"
+	write_read "$disk" 0 4
+}
+
+t_rw_end() {
+	test_desc "$p data written at the end reads back"
+	write_read "$disk" $(((sectors >> 11) - 2)) 2
+}
+
+t_rw_middle() {
+	test_desc "$p data written in the middle reads back"
+	write_read "$disk" $((sectors >> 12)) 3
+}
+
+t_write_zeroes() {
+	test_desc "$p write-zeroes clears a range"
+	zeroes "$disk" 8 1
+}
+
+t_discard() {
+	test_desc "$p discard succeeds"
+	blkdiscard -o $((16 << 20)) -l $((1 << 20)) "/dev/$disk"
+}
+
+t_id() {
+	test_desc "$p the disk has an id (GET_ID)"
+	[ -n "$(cat "/sys/block/$disk/serial")" ]
+}
+
+t_dev_del() {
+	test_desc "$p dev del removes the disk"
+	vdpa dev del "$DEV" && ! [ -e "/sys/block/$disk" ]
+}
+
+t_busy_del() {
+	test_desc "$p dev del of a disk with a mounted file system and writes in flight completes"
+	vdpa dev add name "$DEV" mgmtdev "$mgmt" && wait_for vdpa_blkdev_of "$DEV"
+	busy_del "$DEV" "$(vdpa_blkdev_of "$DEV")"
+}
+
+TESTS=(t_dev_add t_bind t_disk t_capacity t_rw_start t_rw_end t_rw_middle t_write_zeroes
+	t_discard t_id t_dev_del t_busy_del)
+
 run_parent() { # run_parent <module> <mgmtdev>
-	local mod=$1 mgmt=$2 p="$1:" disk sectors i
+	local mod=$1 mgmt=$2 p="$1:" disk sectors
 
 	if ! modprobe "$mod" 2>/dev/null; then
-		for i in $(seq 1 $NTESTS); do ktap_test_skip "$p module $mod is not available"; done
+		skip_tests "$p module $mod is not available" "${TESTS[@]}"
 		return
 	fi
 	modprobe -r virtio_vdpa vhost_vdpa 2>/dev/null
-	check "$p dev add succeeds" vdpa dev add name "$DEV" mgmtdev "$mgmt"
-	check "$p virtio_vdpa binds it" sh -c "modprobe virtio_vdpa"
-	check "$p a disk appears" wait_for vdpa_blkdev_of "$DEV"
-	disk=$(vdpa_blkdev_of "$DEV")
-	sectors=$(cat "/sys/block/$disk/size" 2>/dev/null || echo 0)
-	check "$p the disk has a capacity" test "$sectors" -gt 8192
-	check "$p data written at the start reads back" write_read "$disk" 0 4
-	check "$p data written at the end reads back" write_read "$disk" $(((sectors >> 11) - 2)) 2
-	check "$p data written in the middle reads back" write_read "$disk" $((sectors >> 12)) 3
-	check "$p write-zeroes clears a range" zeroes "$disk" 8 1
-	check "$p discard succeeds" blkdiscard -o $((16 << 20)) -l $((1 << 20)) "/dev/$disk"
-	check "$p the disk has an id (GET_ID)" sh -c "[ -n \"\$(cat /sys/block/$disk/serial)\" ]"
-	check "$p dev del removes the disk" \
-		sh -c "vdpa dev del $DEV && ! [ -e /sys/block/$disk ]"
-	vdpa dev add name "$DEV" mgmtdev "$mgmt" && wait_for vdpa_blkdev_of "$DEV"
-	disk=$(vdpa_blkdev_of "$DEV")
-	check "$p dev del of a disk with a mounted file system and writes in flight completes" \
-		busy_del "$DEV" "$disk"
+	run_tests "${TESTS[@]}"
 	modprobe -r virtio_vdpa "$mod" 2>/dev/null
 }
 
+set -- $PARENTS
+tests_set_plan $# "${TESTS[@]}"
 for parent in "$@"; do
 	run_parent "${parent%%:*}" "${parent#*:}"
 done

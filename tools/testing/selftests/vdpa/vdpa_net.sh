@@ -19,9 +19,6 @@ DEV=ksft-net0
 ktap_print_header
 vdpa_require "the vdpa tool (iproute2)" vdpa help
 vdpa_require "root" test "$(id -u)" = 0
-set -- $PARENTS
-NTESTS=33
-ktap_set_plan $((NTESTS * $#))
 
 cleanup() {
 	vdpa dev del "$DEV" 2>/dev/null
@@ -30,13 +27,6 @@ cleanup() {
 	modprobe -r virtio_vdpa vhost_vdpa 2>/dev/null
 }
 trap cleanup EXIT
-
-skip_parent() { # skip_parent <why>
-	local i
-	for i in $(seq 1 $NTESTS); do
-		ktap_test_skip "$1"
-	done
-}
 
 # True if a vendor counter of a queue equals a statistic of the netdev.
 vstat_matches() { # vstat_matches <dev> <qidx> <counter name> <ifname> <statistic>
@@ -67,123 +57,241 @@ bind_cycles() { # bind_cycles <mgmtdev> <n>
 	done
 }
 
+t_mgmtdev_listed() {
+	test_desc "$p mgmtdev show lists $mgmt"
+	vdpa mgmtdev show | grep -q "^$mgmt:"
+}
+
+t_dev_add() {
+	test_desc "$p dev add with mac and mtu succeeds"
+	n0=$(vdpa_dev_count)
+	vdpa dev add name "$DEV" mgmtdev "$mgmt" mac "$MAC" mtu "$MTU"
+}
+
+t_config_mac() {
+	test_desc "$p config show reports the mac"
+	vdpa -j dev config show "$DEV" | grep -q "\"mac\":\"$MAC\""
+}
+
+t_config_mtu() {
+	test_desc "$p config show reports the mtu"
+	vdpa -j dev config show "$DEV" | grep -q "\"mtu\":$MTU"
+}
+
+# Bad attributes are refused and create nothing.
+t_unknown_mgmtdev() {
+	test_desc "$p unknown mgmtdev is refused"
+	! vdpa dev add name "$DEV-b" mgmtdev no_such_mgmtdev
+}
+
+t_duplicate_name() {
+	test_desc "$p duplicate name is refused"
+	! vdpa dev add name "$DEV" mgmtdev "$mgmt"
+}
+
+t_malformed_mac() {
+	test_desc "$p malformed mac is refused"
+	! vdpa dev add name "$DEV-b" mgmtdev "$mgmt" mac 02:zz:00:00:00:01
+}
+
+t_refused_created_nothing() {
+	test_desc "$p refused adds created nothing"
+	[ "$(vdpa_dev_count)" -eq $((n0 + 1)) ] && ! vdpa_dev_exists "$DEV-b"
+}
+
+# Features to offer (vdpa_nl.py: bookworm's vdpa cannot pass them). Without
+# VIRTIO_F_ACCESS_PLATFORM (bit 33) a simulator cannot work: it reaches
+# memory through its IOTLB only, and refuses every driver's features without
+# that bit.
+FEATURES_WITH=$(printf '0x%x' $(((1 << 32) | (1 << 33) | (1 << 5))))
+FEATURES_WITHOUT=$(printf '0x%x' $(((1 << 32) | (1 << 5))))
+
+# The bus and name of the mgmtdev, as vdpa_nl.py takes them.
+nl_mgmtdev() {
+	local bus=${mgmt%%/*}
+	[ "$bus" = "$mgmt" ] && bus=-
+	echo "$bus ${mgmt#*/}"
+}
+
+t_features() {
+	test_desc "$p dev add with device_features $FEATURES_WITH (VERSION_1, ACCESS_PLATFORM, MAC) succeeds"
+	"$DIR/vdpa_nl.py" dev-add $(nl_mgmtdev) "$DEV-f" "$FEATURES_WITH" && vdpa dev del "$DEV-f"
+}
+
+t_features_no_access_platform() {
+	test_desc "$p dev add with device_features $FEATURES_WITHOUT (no ACCESS_PLATFORM) is refused with EINVAL, nothing created"
+	case "$mod" in
+	vdpa_sim_*)
+		test_desc "$p dev add with device_features $FEATURES_WITHOUT (no ACCESS_PLATFORM) is refused with EINVAL"
+		test_skip "the C simulator takes the device, then refuses every driver's features"
+		return
+		;;
+	esac
+	[ "$("$DIR/vdpa_nl.py" dev-add $(nl_mgmtdev) "$DEV-b" "$FEATURES_WITHOUT")" = EINVAL ] &&
+		! vdpa_dev_exists "$DEV-b"
+}
+
+# The kernel's virtio-net driver over virtio_vdpa.
+t_virtio_vdpa_loads() {
+	test_desc "$p virtio_vdpa loads"
+	modprobe virtio_vdpa
+}
+
+t_virtio_vdpa_binds() {
+	test_desc "$p device binds to virtio_vdpa"
+	vdpa_bind "$DEV" virtio_vdpa
+}
+
+t_netdev() {
+	test_desc "$p a netdev appears"
+	wait_for vdpa_netdev_of "$DEV"
+	local r=$?
+	ifname=$(vdpa_netdev_of "$DEV")
+	return $r
+}
+
+t_netdev_mac() {
+	test_desc "$p netdev has the provisioned mac"
+	[ "$(cat "/sys/class/net/$ifname/address")" = "$MAC" ]
+}
+
+t_netdev_mtu() {
+	test_desc "$p netdev has the provisioned mtu"
+	[ "$(cat "/sys/class/net/$ifname/mtu")" = "$MTU" ]
+}
+
+t_frames() {
+	test_desc "$p frames of 60..$((MTU + 14)) bytes come back intact"
+	ip link set dev "$ifname" up 2>/dev/null
+	"$DIR/vdpa_net_loop" "$ifname" "$MAC" 60 $((MTU + 14)) 11
+}
+
+t_broadcast() {
+	test_desc "$p broadcast frames come back intact"
+	"$DIR/vdpa_net_loop" "$ifname" ff:ff:ff:ff:ff:ff 60 200 70
+}
+
+t_other_mac_filtered() {
+	test_desc "$p frames to another unicast mac are filtered"
+	"$DIR/vdpa_net_loop" "$ifname" 02:52:56:11:22:99 60 200 70 none
+}
+
+# A MAC change by the driver goes through the control virtqueue.
+t_set_mac() {
+	test_desc "$p the driver sets a new mac"
+	ip link set dev "$ifname" address "$MAC2"
+}
+
+t_config_new_mac() {
+	test_desc "$p config show reports the new mac"
+	vdpa -j dev config show "$DEV" | grep -q "\"mac\":\"$MAC2\""
+}
+
+t_new_mac_frames() {
+	test_desc "$p frames to the new mac come back"
+	"$DIR/vdpa_net_loop" "$ifname" "$MAC2" 60 300 60
+}
+
+t_old_mac_filtered() {
+	test_desc "$p frames to the old mac are filtered"
+	"$DIR/vdpa_net_loop" "$ifname" "$MAC" 60 200 70 none
+}
+
+# The device's counters agree with the driver's.
+t_vstats_tx() {
+	test_desc "$p vstats tx packets match the netdev's"
+	vstat_matches "$DEV" 1 "tx packets" "$ifname" tx_packets
+}
+
+t_vstats_rx() {
+	test_desc "$p vstats rx packets match the netdev's"
+	vstat_matches "$DEV" 0 "rx packets" "$ifname" rx_packets
+}
+
+# vhost_vdpa: the same device handed to userspace.
+t_vhost_vdpa_loads() {
+	test_desc "$p vhost_vdpa loads"
+	modprobe vhost_vdpa
+}
+
+t_vhost_vdpa_binds() {
+	test_desc "$p device rebinds to vhost_vdpa"
+	vdpa_bind "$DEV" vhost_vdpa
+}
+
+t_netdev_gone() {
+	test_desc "$p the netdev is gone"
+	! ls "/sys/class/net/$ifname" >/dev/null 2>&1
+}
+
+t_vhost_node() {
+	wait_for vdpa_vhost_of "$DEV"
+	vhost=$(vdpa_vhost_of "$DEV")
+	test_desc "$p /dev/$vhost appears"
+	wait_for test -c "/dev/${vhost:-vhost-vdpa-none}"
+}
+
+t_dev_del() {
+	test_desc "$p dev del removes the device and its char device"
+	vdpa dev del "$DEV" && ! vdpa_dev_exists "$DEV" && ! [ -e "/dev/${vhost:-vhost-vdpa-none}" ]
+}
+
+# Creating and deleting devices leaves nothing behind.
+t_add_del_cycles() {
+	test_desc "$p 100 add/del cycles"
+	modprobe -r virtio_vdpa vhost_vdpa 2>/dev/null
+	add_del_cycles "$mgmt" 100
+}
+
+t_bind_cycles() {
+	test_desc "$p 10 add/bind/del cycles under virtio_vdpa"
+	bind_cycles "$mgmt" 10
+}
+
+t_unload() {
+	test_desc "$p the module unloads afterwards"
+	modprobe -r virtio_vdpa && modprobe -r "$mod" && ! [ -d "/sys/module/$mod" ]
+}
+
 # With kmemleak (the debug flavour), nothing the tests did may leak.
-kmemleak_check() { # kmemleak_check <prefix>
-	local f=/sys/kernel/debug/kmemleak
+t_kmemleak() {
+	local f=/sys/kernel/debug/kmemleak r=0
+
+	test_desc "$p kmemleak finds no leak"
 	if ! [ -w "$f" ]; then
-		ktap_test_skip "$1 kmemleak finds no leak (no kmemleak: debug flavour only)"
-		return 0
+		test_skip "no kmemleak: debug flavour only"
+		return
 	fi
 	echo scan > "$f"; sleep 1; echo scan > "$f"
 	if grep -q "unreferenced object" "$f"; then
-		head -n 40 "$f" | sed 's/^/# /'
-		ktap_test_fail "$1 kmemleak finds no leak"
-	else
-		ktap_test_pass "$1 kmemleak finds no leak"
+		head -n 40 "$f"
+		r=1
 	fi
 	echo clear > "$f"
+	return $r
 }
 
+TESTS=(t_mgmtdev_listed t_dev_add t_config_mac t_config_mtu t_unknown_mgmtdev t_duplicate_name
+	t_malformed_mac t_refused_created_nothing t_features t_features_no_access_platform
+	t_virtio_vdpa_loads t_virtio_vdpa_binds t_netdev t_netdev_mac t_netdev_mtu t_frames
+	t_broadcast t_other_mac_filtered t_set_mac t_config_new_mac t_new_mac_frames
+	t_old_mac_filtered t_vstats_tx t_vstats_rx t_vhost_vdpa_loads t_vhost_vdpa_binds
+	t_netdev_gone t_vhost_node t_dev_del t_add_del_cycles t_bind_cycles t_unload t_kmemleak)
+
 run_parent() { # run_parent <module> <mgmtdev>
-	local mod=$1 mgmt=$2 p="$1:" n0 ifname vhost out
+	local mod=$1 mgmt=$2 p="$1:" n0 ifname vhost
 
 	if ! modprobe "$mod" 2>/dev/null; then
-		skip_parent "$p module $mod is not available"
+		skip_tests "$p module $mod is not available" "${TESTS[@]}"
 		return
 	fi
 	# Start with no bus driver loaded, so that new devices stay unbound.
 	modprobe -r virtio_vdpa vhost_vdpa 2>/dev/null
-
-	check "$p mgmtdev show lists $mgmt" \
-		sh -c "vdpa mgmtdev show | grep -q '^$mgmt:'"
-	n0=$(vdpa_dev_count)
-	check "$p dev add with mac and mtu succeeds" \
-		vdpa dev add name "$DEV" mgmtdev "$mgmt" mac "$MAC" mtu "$MTU"
-	out=$(vdpa -j dev config show "$DEV" 2>&1)
-	check "$p config show reports the mac" \
-		sh -c "echo '$out' | grep -q '\"mac\":\"$MAC\"'"
-	check "$p config show reports the mtu" \
-		sh -c "echo '$out' | grep -q '\"mtu\":$MTU'"
-
-	# Bad attributes are refused and create nothing.
-	check "$p unknown mgmtdev is refused" fails vdpa dev add name "$DEV-b" mgmtdev no_such_mgmtdev
-	check "$p duplicate name is refused" fails vdpa dev add name "$DEV" mgmtdev "$mgmt"
-	check "$p malformed mac is refused" \
-		fails vdpa dev add name "$DEV-b" mgmtdev "$mgmt" mac 02:zz:00:00:00:01
-	check "$p refused adds created nothing" \
-		sh -c "[ \$(ls /sys/bus/vdpa/devices | wc -l) -eq $((n0 + 1)) ] && ! [ -e /sys/bus/vdpa/devices/$DEV-b ]"
-
-	# Features to offer (vdpa_nl.py: bookworm's vdpa cannot pass them).
-	# Without VIRTIO_F_ACCESS_PLATFORM (bit 33) a simulator cannot work:
-	# it reaches memory through its IOTLB only, and refuses every driver's
-	# features without that bit.
-	local bus=${mgmt%%/*} mname=${mgmt#*/} with without
-	[ "$bus" = "$mgmt" ] && bus=-
-	with=$(printf '0x%x' $(((1 << 32) | (1 << 33) | (1 << 5))))
-	without=$(printf '0x%x' $(((1 << 32) | (1 << 5))))
-	check "$p dev add with device_features $with (VERSION_1, ACCESS_PLATFORM, MAC) succeeds" \
-		sh -c "'$DIR/vdpa_nl.py' dev-add $bus $mname $DEV-f $with && vdpa dev del $DEV-f"
-	case "$mod" in
-	vdpa_sim_*)
-		ktap_test_skip "$p dev add with device_features $without (no ACCESS_PLATFORM) is refused with EINVAL (the C simulator takes the device, then refuses every driver's features)"
-		;;
-	*)
-		check "$p dev add with device_features $without (no ACCESS_PLATFORM) is refused with EINVAL, nothing created" \
-			sh -c "[ \"\$('$DIR/vdpa_nl.py' dev-add $bus $mname $DEV-b $without)\" = EINVAL ] && ! [ -e /sys/bus/vdpa/devices/$DEV-b ]"
-		;;
-	esac
-
-	# The kernel's virtio-net driver over virtio_vdpa.
-	check "$p virtio_vdpa loads" modprobe virtio_vdpa
-	check "$p device binds to virtio_vdpa" vdpa_bind "$DEV" virtio_vdpa
-	check "$p a netdev appears" wait_for vdpa_netdev_of "$DEV"
-	ifname=$(vdpa_netdev_of "$DEV")
-	check "$p netdev has the provisioned mac" \
-		sh -c "[ \"\$(cat /sys/class/net/$ifname/address)\" = $MAC ]"
-	check "$p netdev has the provisioned mtu" \
-		sh -c "[ \"\$(cat /sys/class/net/$ifname/mtu)\" = $MTU ]"
-	ip link set dev "$ifname" up 2>/dev/null
-	check "$p frames of 60..$((MTU + 14)) bytes come back intact" \
-		"$DIR/vdpa_net_loop" "$ifname" "$MAC" 60 $((MTU + 14)) 11
-	check "$p broadcast frames come back intact" \
-		"$DIR/vdpa_net_loop" "$ifname" ff:ff:ff:ff:ff:ff 60 200 70
-	check "$p frames to another unicast mac are filtered" \
-		"$DIR/vdpa_net_loop" "$ifname" 02:52:56:11:22:99 60 200 70 none
-
-	# A MAC change by the driver goes through the control virtqueue.
-	check "$p the driver sets a new mac" ip link set dev "$ifname" address "$MAC2"
-	check "$p config show reports the new mac" \
-		sh -c "vdpa -j dev config show $DEV | grep -q '\"mac\":\"$MAC2\"'"
-	check "$p frames to the new mac come back" \
-		"$DIR/vdpa_net_loop" "$ifname" "$MAC2" 60 300 60
-	check "$p frames to the old mac are filtered" \
-		"$DIR/vdpa_net_loop" "$ifname" "$MAC" 60 200 70 none
-
-	# The device's counters agree with the driver's.
-	check "$p vstats tx packets match the netdev's" \
-		vstat_matches "$DEV" 1 "tx packets" "$ifname" tx_packets
-	check "$p vstats rx packets match the netdev's" \
-		vstat_matches "$DEV" 0 "rx packets" "$ifname" rx_packets
-
-	# vhost_vdpa: the same device handed to userspace.
-	check "$p vhost_vdpa loads" modprobe vhost_vdpa
-	check "$p device rebinds to vhost_vdpa" vdpa_bind "$DEV" vhost_vdpa
-	check "$p the netdev is gone" sh -c "! ls /sys/class/net/$ifname >/dev/null 2>&1"
-	vhost=$(wait_for vdpa_vhost_of "$DEV"; vdpa_vhost_of "$DEV")
-	check "$p /dev/$vhost appears" wait_for test -c "/dev/${vhost:-vhost-vdpa-none}"
-
-	check "$p dev del removes the device and its char device" \
-		sh -c "vdpa dev del $DEV && ! [ -e /sys/bus/vdpa/devices/$DEV ] && ! [ -e /dev/${vhost:-vhost-vdpa-none} ]"
-
-	# Creating and deleting devices leaves nothing behind.
-	modprobe -r virtio_vdpa vhost_vdpa 2>/dev/null
-	check "$p 100 add/del cycles" add_del_cycles "$mgmt" 100
-	check "$p 10 add/bind/del cycles under virtio_vdpa" bind_cycles "$mgmt" 10
-	check "$p the module unloads afterwards" \
-		sh -c "modprobe -r virtio_vdpa && modprobe -r $mod && ! [ -d /sys/module/$mod ]"
-	kmemleak_check "$p"
+	run_tests "${TESTS[@]}"
 }
 
+set -- $PARENTS
+tests_set_plan $# "${TESTS[@]}"
 for parent in "$@"; do
 	run_parent "${parent%%:*}" "${parent#*:}"
 done

@@ -17,14 +17,11 @@ PARENTS=${VDPA_RACE_PARENTS:-rust_vdpa_sink:faux/rust_vdpa_sink:net vdpa_rsim:fa
 ROUNDS=${RACE_ROUNDS:-30}
 DEV=ksft-race0
 MAC=02:52:56:11:22:66
-NTESTS=4
 
 ktap_print_header
 vdpa_require "root" test "$(id -u)" = 0
 vdpa_require "the vdpa tool (iproute2)" vdpa help
 vdpa_require "python3" python3 -c ''
-set -- $PARENTS
-ktap_set_plan $((NTESTS * $#))
 
 flood_pid=
 stop_flood() {
@@ -40,8 +37,8 @@ trap cleanup EXIT
 # Runs a command in the background and waits up to $1 seconds for it: a
 # command stuck in the kernel (D state) cannot be killed, so no `timeout`.
 # Its output goes through a file: a stuck command must not hold the pipe of
-# a caller that collects the output (check's command substitution would
-# wait for it forever).
+# a caller that collects the output (a command substitution would wait
+# for it forever).
 bounded() { # bounded <seconds> <command...>
 	local secs=$1 pid i rc out
 	shift
@@ -156,35 +153,59 @@ works() { # works <module> <net|blk>
 	fi
 }
 
+# The flood (net_flood or blk_flood) runs from before the first test, its
+# count in FLOOD_OUT when it ends.
+FLOOD_OUT=/tmp/race.flood
+
+t_race() {
+	test_desc "$p $ROUNDS unbinds and binds of virtio_vdpa under traffic each end in time, the $kind node back each time"
+	race "$kind"
+}
+
+t_flood() {
+	local unit="frames sent"
+
+	stop_flood
+	[ "$kind" = blk ] && unit="64 KiB blocks read"
+	test_desc "$p the flood went on during the race ($(cat "$FLOOD_OUT" 2>/dev/null || echo ?) $unit)"
+	test "$(cat "$FLOOD_OUT" 2>/dev/null || echo 0)" -gt 0
+}
+
+t_works() {
+	test_desc "$p the device works after the race"
+	works "$mod" "$kind"
+}
+
+del_unload() { vdpa dev del "$DEV" && modprobe -r virtio_vdpa "$mod"; }
+
+t_del_unload() {
+	test_desc "$p dev del and unload end in time"
+	bounded 30 del_unload
+}
+
+TESTS=(t_race t_flood t_works t_del_unload)
+
+set -- $PARENTS
+tests_set_plan $# "${TESTS[@]}"
 for parent in "$@"; do
 	IFS=: read -r mod mgmt kind <<< "$parent"
 	p="$mod $kind:"
-	mgmt_of=$mgmt
 	modprobe -r virtio_vdpa vhost_vdpa 2>/dev/null
 	if ! modprobe "$mod" 2>/dev/null; then
-		for i in $(seq $NTESTS); do ktap_test_skip "$p module $mod is not available"; done
+		skip_tests "$p module $mod is not available" "${TESTS[@]}"
 		continue
 	fi
 	modprobe virtio_vdpa
 	mac=
 	[ "$kind" = net ] && [ "$mod" != rust_vdpa_sink ] && mac="mac $MAC"
-	if ! vdpa dev add name "$DEV" mgmtdev "$mgmt_of" $mac || ! wait_for dev_node "$kind"; then
-		for i in $(seq $NTESTS); do ktap_test_fail "$p the device could not be made"; done
+	if ! vdpa dev add name "$DEV" mgmtdev "$mgmt" $mac || ! wait_for dev_node "$kind"; then
+		fail_tests "$p the device could not be made" "${TESTS[@]}"
 		vdpa dev del "$DEV" 2>/dev/null
 		modprobe -r virtio_vdpa "$mod" 2>/dev/null
 		continue
 	fi
-	out=/tmp/race.flood
-	if [ "$kind" = net ]; then net_flood > "$out" & else blk_flood > "$out" & fi
+	if [ "$kind" = net ]; then net_flood > "$FLOOD_OUT" & else blk_flood > "$FLOOD_OUT" & fi
 	flood_pid=$!
-	check "$p $ROUNDS unbinds and binds of virtio_vdpa under traffic each end in time, the $kind node back each time" race "$kind"
-	stop_flood
-	unit="frames sent"
-	[ "$kind" = blk ] && unit="64 KiB blocks read"
-	check "$p the flood went on during the race ($(cat "$out" 2>/dev/null || echo ?) $unit)" \
-		test "$(cat "$out" 2>/dev/null || echo 0)" -gt 0
-	check "$p the device works after the race" works "$mod" "$kind"
-	check "$p dev del and unload end in time" \
-		bounded 30 sh -c "vdpa dev del $DEV && modprobe -r virtio_vdpa $mod"
+	run_tests "${TESTS[@]}"
 done
 ktap_finished

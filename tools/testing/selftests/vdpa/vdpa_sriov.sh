@@ -14,7 +14,6 @@
 
 PARENTS=${VDPA_SRIOV_PARENTS:-vdpa_rpci:vdpa_rpci vp_vdpa:vp-vdpa}
 DEV=ksft-vf0
-NTESTS=10
 
 # The first virtio function with SR-IOV virtual functions to offer.
 sriov_pf() {
@@ -32,8 +31,6 @@ vdpa_require "root" test "$(id -u)" = 0
 vdpa_require "the vdpa tool (iproute2)" vdpa help
 vdpa_require "an SR-IOV virtio-net function (QEMU with sriov-pf)" sriov_pf
 PF=$(sriov_pf)
-set -- $PARENTS
-ktap_set_plan $((NTESTS * $#))
 
 # The BDF of virtual function N of the PF.
 vf() { basename "$(readlink "/sys/bus/pci/devices/$PF/virtfn$1")"; }
@@ -45,67 +42,106 @@ cleanup() {
 }
 trap cleanup EXIT
 
-run_parent() { # run_parent <module> <pci driver>
-	local mod=$1 drv=$2 p="$1:" vf0 vf1 n peer i
-
-	modprobe -r virtio_vdpa vhost_vdpa 2>/dev/null
-	if ! modprobe "$mod" 2>/dev/null; then
-		for i in $(seq 1 $NTESTS); do ktap_test_skip "$p module $mod is not available"; done
-		return
-	fi
-	modprobe virtio_vdpa
+t_pf() {
 	if [ "$mod" = vdpa_rpci ]; then
-		check "$p the PF binds to $drv" pci_give "$PF" "$drv"
+		test_desc "$p the PF binds to $drv"
+		pci_give "$PF" "$drv"
 	else
 		# vp_vdpa has no sriov_configure: the PF stays with virtio_pci.
-		check "$p the PF stays with virtio_pci" pci_native "$PF"
+		test_desc "$p the PF stays with virtio_pci"
+		pci_native "$PF"
 	fi
+}
+
+t_enable_vfs() {
+	test_desc "$p enabling 2 VFs through sriov_numvfs works"
 	# The new VFs are probed by no driver until the test gives them one.
 	echo 0 > "/sys/bus/pci/devices/$PF/sriov_drivers_autoprobe"
-	check "$p enabling 2 VFs through sriov_numvfs works" \
-		sh -c "echo 2 > /sys/bus/pci/devices/$PF/sriov_numvfs"
+	echo 2 > "/sys/bus/pci/devices/$PF/sriov_numvfs"
+}
+
+t_vfs_appear() {
 	vf0=$(vf 0)
 	vf1=$(vf 1)
-	check "$p both VFs appear ($vf0, $vf1)" \
-		test -e "/sys/bus/pci/devices/$vf0/physfn" -a -e "/sys/bus/pci/devices/$vf1/physfn"
-	check "$p VF 0 binds to $drv and has its own management device" \
-		bash -c "pci_give $vf0 $drv && vdpa mgmtdev show pci/$vf0 | grep -q 'supported_classes net'"
-	check "$p VF 1 goes to virtio_pci" pci_native "$vf1"
-	check "$p dev add on VF 0 gives a netdev" bash -c "
-		pci_dev_add $DEV $vf0 && wait_for fn_netdev $vf0"
+	test_desc "$p both VFs appear ($vf0, $vf1)"
+	test -e "/sys/bus/pci/devices/$vf0/physfn" -a -e "/sys/bus/pci/devices/$vf1/physfn"
+}
+
+t_vf0_mgmtdev() {
+	test_desc "$p VF 0 binds to $drv and has its own management device"
+	pci_give "$vf0" "$drv" && vdpa mgmtdev show "pci/$vf0" | grep -q 'supported_classes net'
+}
+
+t_vf1_native() {
+	test_desc "$p VF 1 goes to virtio_pci"
+	pci_native "$vf1"
+}
+
+t_vf0_netdev() {
+	test_desc "$p dev add on VF 0 gives a netdev"
+	pci_dev_add $DEV "$vf0" && wait_for fn_netdev "$vf0"
+}
+
+t_vf0_to_vf1() {
+	test_desc "$p frames from VF 0 reach VF 1 intact"
 	n=$(fn_netdev "$vf0")
 	peer=$(fn_netdev "$vf1")
 	ip link set "$n" up
 	ip link set "$peer" up
-	check "$p frames from VF 0 reach VF 1 intact" \
-		"$DIR/vdpa_net_loop" "$n" "$(cat "/sys/class/net/$peer/address")" 60 1514 97 back "$peer"
-	check "$p frames from VF 1 reach VF 0 intact" \
-		"$DIR/vdpa_net_loop" "$peer" "$(cat "/sys/class/net/$n/address")" 60 1514 97 back "$n"
-	check "$p disabling the VFs removes them and the vDPA device" bash -c "
-		echo 0 > /sys/bus/pci/devices/$PF/sriov_numvfs &&
-		! vdpa_dev_exists $DEV && [ ! -e /sys/bus/pci/devices/$vf0 ]"
-	if [ "$mod" = vdpa_rpci ]; then
-		# The VFs outlive the PF's binding (see vdpa_rpci.rs: removing them
-		# from an unbind path would need a lock the path may already hold);
-		# the module unload still removes the VF's vDPA device, and the next
-		# PF driver disables them.
-		check "$p unloading the module with a VF's device in use ends cleanly" bash -c "
-			echo 2 > /sys/bus/pci/devices/$PF/sriov_numvfs &&
-			v=\$(basename \$(readlink /sys/bus/pci/devices/$PF/virtfn0)) &&
-			pci_give \$v $drv && pci_dev_add $DEV \$v &&
-			modprobe -r virtio_vdpa $mod && ! vdpa_dev_exists $DEV &&
-			pci_native $PF && echo 0 > /sys/bus/pci/devices/$PF/sriov_numvfs &&
-			[ ! -e /sys/bus/pci/devices/\$v ]"
-	else
+	"$DIR/vdpa_net_loop" "$n" "$(cat "/sys/class/net/$peer/address")" 60 1514 97 back "$peer"
+}
+
+t_vf1_to_vf0() {
+	test_desc "$p frames from VF 1 reach VF 0 intact"
+	"$DIR/vdpa_net_loop" "$peer" "$(cat "/sys/class/net/$n/address")" 60 1514 97 back "$n"
+}
+
+t_disable_vfs() {
+	test_desc "$p disabling the VFs removes them and the vDPA device"
+	echo 0 > "/sys/bus/pci/devices/$PF/sriov_numvfs" &&
+		! vdpa_dev_exists $DEV && [ ! -e "/sys/bus/pci/devices/$vf0" ]
+}
+
+# The VFs outlive the PF's binding (see vdpa_rpci.rs: removing them from an
+# unbind path would need a lock the path may already hold); the module unload
+# still removes the VF's vDPA device, and the next PF driver disables them.
+t_unload() {
+	local v
+
+	test_desc "$p unloading the module with a VF's device in use ends cleanly"
+	if [ "$mod" != vdpa_rpci ]; then
 		echo 0 > "/sys/bus/pci/devices/$PF/sriov_numvfs"
-		ktap_test_skip "$p unloading the module with a VF's device in use ends cleanly (tested with vdpa_rpci)"
+		test_skip "tested with vdpa_rpci"
+		return
 	fi
+	echo 2 > "/sys/bus/pci/devices/$PF/sriov_numvfs" &&
+		v=$(basename "$(readlink "/sys/bus/pci/devices/$PF/virtfn0")") &&
+		pci_give "$v" "$drv" && pci_dev_add $DEV "$v" &&
+		modprobe -r virtio_vdpa "$mod" && ! vdpa_dev_exists $DEV &&
+		pci_native "$PF" && echo 0 > "/sys/bus/pci/devices/$PF/sriov_numvfs" &&
+		[ ! -e "/sys/bus/pci/devices/$v" ]
+}
+
+TESTS=(t_pf t_enable_vfs t_vfs_appear t_vf0_mgmtdev t_vf1_native t_vf0_netdev t_vf0_to_vf1
+	t_vf1_to_vf0 t_disable_vfs t_unload)
+
+run_parent() { # run_parent <module> <pci driver>
+	local mod=$1 drv=$2 p="$1:" vf0 vf1 n peer
+
+	modprobe -r virtio_vdpa vhost_vdpa 2>/dev/null
+	if ! modprobe "$mod" 2>/dev/null; then
+		skip_tests "$p module $mod is not available" "${TESTS[@]}"
+		return
+	fi
+	modprobe virtio_vdpa
+	run_tests "${TESTS[@]}"
 	echo 1 > "/sys/bus/pci/devices/$PF/sriov_drivers_autoprobe"
 	pci_native "$PF"
 	modprobe -r virtio_vdpa "$mod" 2>/dev/null
 }
 
-export -f pci_dev_add pci_give pci_native fn_netdev vdpa_dev_exists wait_for
+set -- $PARENTS
+tests_set_plan $# "${TESTS[@]}"
 for parent in "$@"; do
 	run_parent "${parent%%:*}" "${parent#*:}"
 done
