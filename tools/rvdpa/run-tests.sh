@@ -39,7 +39,14 @@ flavour=base
 [ "${1:-}" = --flavour ] && flavour=$2
 here=$(cd "$(dirname "$0")" && pwd)
 
-"$here/build.sh" --flavour "$flavour"
+# The work tree and the object tree are shared by every clone on this machine.
+# The run holds the build lock from its build until its last guest ends:
+# exclusively while it builds the kernel and the kselftests (so that no other
+# clone's sync changes the sources in between), then shared, as its guests do.
+mkdir -p "$RVDPA_CACHE/build"
+exec 9>"$RVDPA_CACHE/build/.lock"
+flock 9
+RVDPA_LOCK_HELD=1 "$here/build.sh" --flavour "$flavour"
 work=$("$here/sync-tree.sh")
 out=$RVDPA_CACHE/build/$flavour
 results=${RVDPA_RESULTS:-$RVDPA_TOP/out/results}
@@ -63,6 +70,7 @@ make -s -C "$work/tools/testing/selftests" TARGETS=vdpa O="$RVDPA_CACHE/ksft-$fl
 	KHDR_INCLUDES="-isystem $out/usr/include" CC=gcc \
 	INSTALL_PATH="$results/kselftest" install >/dev/null
 cp "$here/guest-tests.sh" "$results/guest-tests.sh"
+flock -s 9
 
 # The programs, in the order of the Makefile's TEST_PROGS.
 mapfile -t all < <(sed -n 's/^vdpa://p' "$results/kselftest/kselftest-list.txt")
