@@ -8,7 +8,10 @@
 use kernel::{
     faux,
     prelude::*,
-    sync::SpinLockIrq,
+    sync::{
+        Arc,
+        Mutex, //
+    },
     vdpa::{
         self,
         Device, //
@@ -17,7 +20,14 @@ use kernel::{
         iotlb,
         vringh, //
     },
-    virtio, //
+    virtio,
+    workqueue::{
+        self,
+        DrainAfter,
+        OwnedQueue,
+        Work,
+        WorkItem, //
+    },
 };
 
 module! {
@@ -46,12 +56,38 @@ struct State {
     status: u8,
 }
 
-/// The device. Frames are sent, and kicks come, from any context.
+/// The device. Kicks come from any context, but vringh takes the address
+/// space's lock, which is not interrupt-safe: a work item takes the frames.
 #[pin_data]
 struct Sink {
     #[pin]
-    state: SpinLockIrq<State>,
+    state: Mutex<State>,
+    #[pin]
+    work: Work<Sink>,
+    wq: Arc<OwnedQueue>,
+    callbacks: Arc<vdpa::Callbacks>,
 }
+
+kernel::impl_has_work! { impl HasWork<Sink> for Sink { self.work } }
+
+impl WorkItem for Sink {
+    type Pointer = Arc<Sink>;
+
+    /// Takes every frame sent and gives its buffers back unread, then
+    /// signals the driver.
+    fn run(this: Arc<Sink>) {
+        let (mut riov, mut wiov) = (vringh::Kiov::new(), vringh::Kiov::new());
+        this.queue(TXQ, |q, _| {
+            while let Ok(Some(head)) = q.ring.getdesc(&mut riov, &mut wiov, GFP_KERNEL) {
+                let _ = q.ring.complete(head, 0);
+            }
+        });
+        this.callbacks.signal_vq(TXQ);
+    }
+}
+
+/// The device data: the sink, shared with its work item.
+struct SinkDev(Arc<Sink>);
 
 impl Sink {
     fn queue<R>(&self, idx: u16, f: impl FnOnce(&mut Queue, u64) -> R) -> R {
@@ -62,29 +98,23 @@ impl Sink {
 }
 
 #[vtable]
-impl vdpa::ConfigOps for Sink {
+impl vdpa::ConfigOps for SinkDev {
     fn set_vq_address(dev: &Device<Self>, idx: u16, d: u64, a: u64, u: u64) -> Result {
-        dev.queue(idx, |q, _| q.addr = (d, a, u));
+        dev.0.queue(idx, |q, _| q.addr = (d, a, u));
         Ok(())
     }
     fn set_vq_num(dev: &Device<Self>, idx: u16, num: u32) {
-        dev.queue(idx, |q, _| q.num = num);
+        dev.0.queue(idx, |q, _| q.num = num);
     }
 
-    /// Takes every frame sent and gives the buffers back unread, then
-    /// signals the driver. Only the transmit queue ever has work.
+    /// Only the transmit queue ever has work (an already queued run takes
+    /// the new frames too).
     fn kick_vq(dev: &Device<Self>, _idx: u16) {
-        let (mut riov, mut wiov) = (vringh::Kiov::new(), vringh::Kiov::new());
-        dev.queue(TXQ, |q, _| {
-            while let Ok(Some(head)) = q.ring.getdesc(&mut riov, &mut wiov, GFP_ATOMIC) {
-                let _ = q.ring.complete(head, 0);
-            }
-        });
-        dev.callbacks().signal_vq(TXQ);
+        let _ = dev.0.wq.enqueue(dev.0.clone());
     }
 
     fn set_vq_ready(dev: &Device<Self>, idx: u16, ready: bool) {
-        dev.queue(idx, |q, features| {
+        dev.0.queue(idx, |q, features| {
             let (d, a, u) = q.addr;
             // A ring that fails to set up stays stopped: not ready.
             if !ready || q.ring.init(features, q.num, d, a, u).is_err() {
@@ -93,15 +123,16 @@ impl vdpa::ConfigOps for Sink {
         });
     }
     fn get_vq_ready(dev: &Device<Self>, idx: u16) -> bool {
-        dev.queue(idx, |q, _| q.ring.is_ready())
+        dev.0.queue(idx, |q, _| q.ring.is_ready())
     }
 
     fn set_vq_state(dev: &Device<Self>, idx: u16, s: &vdpa::VqState) -> Result {
-        dev.queue(idx, |q, _| q.ring.set_last_avail_idx(s.avail_index));
+        dev.0
+            .queue(idx, |q, _| q.ring.set_last_avail_idx(s.avail_index));
         Ok(())
     }
     fn get_vq_state(dev: &Device<Self>, idx: u16) -> Result<vdpa::VqState> {
-        let avail_index = dev.queue(idx, |q, _| q.ring.last_avail_idx());
+        let avail_index = dev.0.queue(idx, |q, _| q.ring.last_avail_idx());
         Ok(vdpa::VqState { avail_index })
     }
 
@@ -109,11 +140,11 @@ impl vdpa::ConfigOps for Sink {
         FEATURES
     }
     fn set_driver_features(dev: &Device<Self>, features: u64) -> Result {
-        dev.state.lock().features = features & FEATURES;
+        dev.0.state.lock().features = features & FEATURES;
         Ok(())
     }
     fn get_driver_features(dev: &Device<Self>) -> u64 {
-        dev.state.lock().features
+        dev.0.state.lock().features
     }
 
     fn get_vq_num_max(_dev: &Device<Self>) -> u16 {
@@ -124,14 +155,14 @@ impl vdpa::ConfigOps for Sink {
     }
 
     fn get_status(dev: &Device<Self>) -> u8 {
-        dev.state.lock().status
+        dev.0.state.lock().status
     }
     fn set_status(dev: &Device<Self>, status: u8) {
-        dev.state.lock().status = status;
+        dev.0.state.lock().status = status;
     }
 
     fn reset(dev: &Device<Self>) -> Result {
-        let mut st = dev.state.lock();
+        let mut st = dev.0.state.lock();
         st.queues.iter_mut().for_each(|q| q.ring.stop());
         (st.features, st.status) = (0, 0);
         Ok(())
@@ -143,16 +174,18 @@ impl vdpa::ConfigOps for Sink {
     fn get_config(_dev: &Device<Self>, _offset: usize, _buf: &mut [u8]) {}
 }
 
-struct SinkMgmt;
+/// The management device's driver data: the queue of the sinks' work.
+struct SinkMgmt(Arc<OwnedQueue>);
+
 #[vtable]
 impl vdpa::MgmtDriver for SinkMgmt {
-    type Device = Sink;
+    type Device = SinkDev;
 
     fn dev_add(
         m: &vdpa::MgmtRegistration<Self>,
         name: &CStr,
         _: &vdpa::DevSetConfig,
-    ) -> Result<vdpa::UnregisteredDevice<Sink>> {
+    ) -> Result<vdpa::UnregisteredDevice<SinkDev>> {
         // The device sees physical memory: it has no map ops.
         let space = iotlb::AddressSpace::new(2)?;
         space.lock().add_range(0, u64::MAX, 0, iotlb::Perm::RW)?;
@@ -167,10 +200,18 @@ impl vdpa::MgmtDriver for SinkMgmt {
             dma: vdpa::DmaModel::Platform,
             self_dma: true,
         };
-        let sink = try_pin_init!(Sink {
-            state <- kernel::new_spinlock_irq!(state),
-        });
         let callbacks = vdpa::Callbacks::new(NVQS)?;
+        let signal = callbacks.clone();
+        let sink = Arc::pin_init(
+            pin_init!(Sink {
+                state <- kernel::new_mutex!(state),
+                work <- kernel::new_work!("Sink::work"),
+                wq: m.0.clone(),
+                callbacks: signal,
+            }),
+            GFP_KERNEL,
+        )?;
+        let sink = Ok::<_, Error>(SinkDev(sink));
         vdpa::UnregisteredDevice::new(Some(m.parent()), Some(name), opts, callbacks, sink)
     }
 }
@@ -182,19 +223,34 @@ const ATTRS: vdpa::MgmtAttrs = vdpa::MgmtAttrs {
     max_supported_vqs: NVQS as u32,
 };
 
-/// The management device, on a faux device of its own.
 #[pin_data]
-struct SinkModule {
+struct Registrations {
     #[pin]
     mgmt: vdpa::MgmtRegistration<SinkMgmt>,
     parent: faux::Registration,
 }
 
-impl kernel::InPlaceModule for SinkModule {
-    fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
-        try_pin_init!(SinkModule {
-            parent: faux::Registration::new(c"rust_vdpa_sink", None)?,
-            mgmt <- vdpa::MgmtRegistration::new(parent.as_ref(), ATTRS, Ok::<_, Error>(SinkMgmt)),
+/// The module: dropping it removes the devices, then waits for their work.
+struct SinkModule {
+    _registrations: DrainAfter<Pin<KBox<Registrations>>>,
+}
+
+impl kernel::Module for SinkModule {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        let wq = Arc::new(
+            OwnedQueue::new(c"rust_vdpa_sink", workqueue::flags::UNBOUND, 0)?,
+            GFP_KERNEL,
+        )?;
+        let mgmt = SinkMgmt(wq.clone());
+        let regs = KBox::pin_init(
+            try_pin_init!(Registrations {
+                parent: faux::Registration::new(c"rust_vdpa_sink", None)?,
+                mgmt <- vdpa::MgmtRegistration::new(parent.as_ref(), ATTRS, Ok::<_, Error>(mgmt)),
+            }),
+            GFP_KERNEL,
+        )?;
+        Ok(SinkModule {
+            _registrations: DrainAfter::new(wq, regs),
         })
     }
 }
