@@ -55,3 +55,26 @@ __rust_helper phys_addr_t rust_helper_virt_to_phys(volatile void *address)
 }
 
 #endif
+
+#ifdef CONFIG_RUST_VDPA_ABSTRACTIONS
+
+/* For kernel::vdpa::driver, the bus-driver side. */
+__rust_helper int rust_helper_vdpa_reset(struct vdpa_device *vdev, u32 flags)
+{
+	return vdpa_reset(vdev, flags);
+}
+
+__rust_helper int rust_helper_vdpa_set_features(struct vdpa_device *vdev,
+						u64 features)
+{
+	return vdpa_set_features(vdev, features);
+}
+
+__rust_helper int
+rust_helper_device_match_driver_override(struct device *dev,
+					 const struct device_driver *drv)
+{
+	return device_match_driver_override(dev, drv);
+}
+
+#endif

@@ -30,6 +30,7 @@ mod adapter;
 mod callback;
 mod config_ops;
 mod device;
+pub mod driver;
 mod mgmt;
 
 pub use callback::Callbacks;

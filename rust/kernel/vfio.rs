@@ -1,0 +1,554 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! VFIO devices emulated by their driver.
+//!
+//! An emulated VFIO device has no IOMMU group of its own: VFIO gives it a
+//! group of type `VFIO_EMULATED_IOMMU`, so userspace can open it through a
+//! type1 container (`/dev/vfio/N`) or, with `CONFIG_VFIO_DEVICE_CDEV`, through
+//! iommufd (`/dev/vfio/devices/vfioX`). The driver decides what the device
+//! file's `read`, `write` and `ioctl` do ([`DeviceOps`]).
+//!
+//! A [`Device`] is allocated by the VFIO core with the driver's data `T`
+//! embedded after the C `struct vfio_device`, reference counted through its
+//! `struct device`, and dropped when the last reference goes. It is visible
+//! to userspace while a [`Registration`] of it exists.
+//!
+//! C header: [`include/linux/vfio.h`](srctree/include/linux/vfio.h)
+
+use crate::{
+    bindings,
+    device,
+    error::{
+        from_err_ptr,
+        from_result,
+        to_result, //
+    },
+    ioctl,
+    prelude::*,
+    sync::aref::{
+        ARef,
+        AlwaysRefCounted, //
+    },
+    types::Opaque,
+    uaccess::{
+        UserPtr,
+        UserSlice,
+        UserSliceReader,
+        UserSliceWriter, //
+    },
+};
+use core::{
+    marker::PhantomData,
+    ptr::NonNull, //
+};
+
+/// The ioctl type of VFIO (`VFIO_TYPE`).
+const VFIO_TYPE: u32 = b';' as u32;
+/// The first ioctl number of VFIO (`VFIO_BASE`).
+const VFIO_BASE: u32 = 100;
+/// `VFIO_DEVICE_GET_INFO`.
+const VFIO_DEVICE_GET_INFO: u32 = ioctl::_IO(VFIO_TYPE, VFIO_BASE + 7);
+
+/// Flags of a region ([`RegionInfo::flags`]).
+pub mod region_flags {
+    use crate::bindings;
+
+    /// The region can be read.
+    pub const READ: u32 = bindings::VFIO_REGION_INFO_FLAG_READ;
+    /// The region can be written.
+    pub const WRITE: u32 = bindings::VFIO_REGION_INFO_FLAG_WRITE;
+    /// The region can be mapped with `mmap`.
+    pub const MMAP: u32 = bindings::VFIO_REGION_INFO_FLAG_MMAP;
+}
+
+/// Flags of a device ([`DeviceInfo::flags`]).
+pub mod device_flags {
+    use crate::bindings;
+
+    /// The device supports `VFIO_DEVICE_RESET`.
+    pub const RESET: u32 = bindings::VFIO_DEVICE_FLAGS_RESET;
+    /// A vfio-vdpa device (`include/uapi/linux/vfio_vdpa.h`).
+    pub const VDPA: u32 = bindings::VFIO_DEVICE_FLAGS_VDPA;
+}
+
+/// The uAPI of vfio-vdpa devices (`include/uapi/linux/vfio_vdpa.h`).
+pub mod vdpa {
+    use crate::bindings;
+
+    /// The `device_api` of their mdev types.
+    pub const DEVICE_API: &crate::str::CStr = c"vfio-vdpa";
+    /// The index of the region of the virtio config space.
+    pub const CONFIG_REGION_INDEX: u32 = bindings::VFIO_VDPA_CONFIG_REGION_INDEX as u32;
+}
+
+/// `VFIO_DEVICE_RESET`, for drivers that implement it in [`DeviceOps::ioctl`].
+pub const DEVICE_RESET: u32 = ioctl::_IO(VFIO_TYPE, VFIO_BASE + 11);
+
+/// The number of bits of a file offset below a region's index, as `vfio-pci`
+/// lays regions out: region `i` starts at `i << REGION_SHIFT`.
+pub const REGION_SHIFT: u32 = 40;
+
+/// The file offset at which region `index` starts (see [`REGION_SHIFT`]).
+pub const fn region_offset(index: u32) -> u64 {
+    (index as u64) << REGION_SHIFT
+}
+
+/// Splits a file offset into a region index and an offset inside the region
+/// (see [`REGION_SHIFT`]).
+pub const fn region_of(offset: u64) -> (u64, u64) {
+    (
+        offset >> REGION_SHIFT,
+        offset & ((1u64 << REGION_SHIFT) - 1),
+    )
+}
+
+/// What `VFIO_DEVICE_GET_INFO` reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeviceInfo {
+    /// `VFIO_DEVICE_FLAGS_*`: the device API and what it supports.
+    pub flags: u32,
+    /// The number of regions.
+    pub num_regions: u32,
+    /// The number of interrupt indexes.
+    pub num_irqs: u32,
+}
+
+/// What `VFIO_DEVICE_GET_REGION_INFO` reports for one region.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RegionInfo {
+    /// The size of the region in bytes.
+    pub size: u64,
+    /// Where the region starts in the device file.
+    pub offset: u64,
+    /// [`region_flags`].
+    pub flags: u32,
+}
+
+/// The operations of an emulated VFIO device.
+///
+/// Every operation runs in process context and may sleep. `read`, `write` and
+/// `ioctl` can run concurrently, on any thread of any process holding the
+/// device file, between [`DeviceOps::open_device`] and
+/// [`DeviceOps::close_device`].
+#[vtable]
+pub trait DeviceOps: Sized + Send + Sync + 'static {
+    /// The first open of the device (the group path can open a device
+    /// several times; this runs once until the last close). Runs with the
+    /// device set's lock held; the VFIO core holds a reference to the driver's
+    /// module from here to the matching close.
+    fn open_device(_dev: &Device<Self>) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// The last close of the device.
+    fn close_device(_dev: &Device<Self>) {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Answers `VFIO_DEVICE_GET_INFO` (the abstraction checks `argsz` and
+    /// copies the answer out).
+    fn info(_dev: &Device<Self>) -> DeviceInfo {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Answers `VFIO_DEVICE_GET_REGION_INFO` for region `index`; an index the
+    /// device does not have is `EINVAL`.
+    fn region_info(_dev: &Device<Self>, _index: u32) -> Result<RegionInfo> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// `read(2)` (or `pread`) of the device file at `offset`: writes at most
+    /// `buf.len()` bytes to `buf` and returns how many.
+    fn read(_dev: &Device<Self>, _buf: &mut UserSliceWriter, _offset: u64) -> Result<usize> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// `write(2)` (or `pwrite`) of the device file at `offset`: consumes at
+    /// most `buf.len()` bytes of `buf` and returns how many.
+    fn write(_dev: &Device<Self>, _buf: &mut UserSliceReader, _offset: u64) -> Result<usize> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Every ioctl the VFIO core does not handle itself (the core handles
+    /// `VFIO_DEVICE_GET_REGION_INFO`, `VFIO_DEVICE_FEATURE` and the iommufd
+    /// ones; this abstraction handles `VFIO_DEVICE_GET_INFO` when
+    /// [`DeviceOps::info`] is implemented). `arg` is the ioctl's argument,
+    /// usually a user address.
+    fn ioctl(_dev: &Device<Self>, _cmd: u32, _arg: usize) -> Result<isize> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Userspace removed `[iova, iova + length)` from the container or IOAS
+    /// the device is attached to. A driver that pinned pages in that range
+    /// must unpin them before returning.
+    fn dma_unmap(_dev: &Device<Self>, _iova: u64, _length: u64) {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+}
+
+/// An emulated VFIO device with the driver's data `T`.
+///
+/// # Invariants
+///
+/// `vdev` is a `struct vfio_device` allocated by `_vfio_alloc_device` with the
+/// size of `Self`, its `ops` are [`Device::VTABLE`] and `data` is
+/// initialised. The memory is freed by the VFIO core when the reference count
+/// of `vdev.device` drops to zero, after `data` has been dropped.
+#[repr(C)]
+#[pin_data]
+pub struct Device<T: DeviceOps> {
+    vdev: Opaque<bindings::vfio_device>,
+    #[pin]
+    data: T,
+}
+
+// SAFETY: The VFIO core may use the device from any thread; `T` is `Send`
+// and `Sync` (a bound of `DeviceOps`), and the C part is thread safe.
+unsafe impl<T: DeviceOps> Send for Device<T> {}
+// SAFETY: As above: every method takes `&self` and the C part does its own
+// locking.
+unsafe impl<T: DeviceOps> Sync for Device<T> {}
+
+impl<T: DeviceOps> Device<T> {
+    const VTABLE: bindings::vfio_device_ops = bindings::vfio_device_ops {
+        release: Some(Self::release_callback),
+        #[cfg(CONFIG_IOMMUFD)]
+        bind_iommufd: Some(bindings::vfio_iommufd_emulated_bind),
+        #[cfg(CONFIG_IOMMUFD)]
+        unbind_iommufd: Some(bindings::vfio_iommufd_emulated_unbind),
+        #[cfg(CONFIG_IOMMUFD)]
+        attach_ioas: Some(bindings::vfio_iommufd_emulated_attach_ioas),
+        #[cfg(CONFIG_IOMMUFD)]
+        detach_ioas: Some(bindings::vfio_iommufd_emulated_detach_ioas),
+        open_device: if T::HAS_OPEN_DEVICE {
+            Some(Self::open_device_callback)
+        } else {
+            None
+        },
+        close_device: if T::HAS_CLOSE_DEVICE {
+            Some(Self::close_device_callback)
+        } else {
+            None
+        },
+        read: if T::HAS_READ {
+            Some(Self::read_callback)
+        } else {
+            None
+        },
+        write: if T::HAS_WRITE {
+            Some(Self::write_callback)
+        } else {
+            None
+        },
+        ioctl: Some(Self::ioctl_callback),
+        get_region_info_caps: if T::HAS_REGION_INFO {
+            Some(Self::region_info_callback)
+        } else {
+            None
+        },
+        dma_unmap: if T::HAS_DMA_UNMAP {
+            Some(Self::dma_unmap_callback)
+        } else {
+            None
+        },
+        ..pin_init::zeroed()
+    };
+
+    /// The ops while `data` is not initialised yet: no `release`, so that a
+    /// failed initialisation frees the memory without dropping `data`.
+    const ALLOC_VTABLE: bindings::vfio_device_ops = bindings::vfio_device_ops {
+        ..pin_init::zeroed()
+    };
+
+    /// Allocates a device whose parent is `parent` (for an mdev driver, the
+    /// mdev) and initialises its data with `data`.
+    pub fn new(
+        parent: &device::Device<device::Bound>,
+        data: impl PinInit<T, Error>,
+    ) -> Result<ARef<Self>> {
+        // `_vfio_alloc_device` allocates with `kvzalloc`, which aligns to at
+        // least 8 bytes.
+        const { assert!(core::mem::align_of::<Self>() <= 8) };
+
+        // SAFETY: `parent` is a valid device; `ALLOC_VTABLE` is a static
+        // table; the size is that of `Self`, which starts with the
+        // `struct vfio_device` (`repr(C)`).
+        let raw = from_err_ptr(unsafe {
+            bindings::_vfio_alloc_device(
+                core::mem::size_of::<Self>(),
+                parent.as_raw(),
+                &Self::ALLOC_VTABLE,
+            )
+        })?;
+        let this = raw.cast::<Self>();
+
+        // SAFETY: `raw` is a fresh allocation of the size of `Self`, so its
+        // `data` field is valid for writes; it is not shared yet, and never
+        // moves (the VFIO core frees it in place).
+        let data_ptr = unsafe { &raw mut (*this).data };
+        // SAFETY: `data_ptr` is valid for writes and pinned (above). On
+        // error, `data` is left uninitialised and nothing drops it: the ops
+        // still have no `release`.
+        if let Err(e) = unsafe { data.__pinned_init(data_ptr) } {
+            // SAFETY: `raw` holds the initial reference of its device.
+            unsafe { bindings::put_device(&raw mut (*raw).device) };
+            return Err(e);
+        }
+        // SAFETY: `raw` is valid and not visible to anybody else yet, so the
+        // ops can change. From now on the release callback drops `data`.
+        unsafe { (*raw).ops = &Self::VTABLE };
+
+        // INVARIANT: The device is allocated with the size of `Self`, its
+        // ops are `VTABLE`, `data` is initialised.
+        // SAFETY: The initial reference of the device becomes the `ARef`.
+        Ok(unsafe { ARef::from_raw(NonNull::new_unchecked(this)) })
+    }
+
+    /// The driver's data.
+    pub fn data(&self) -> Pin<&T> {
+        // SAFETY: `data` is structurally pinned: `Self` never moves.
+        unsafe { Pin::new_unchecked(&self.data) }
+    }
+
+    /// The device's `struct device` (named `vfioN`, child of the parent given
+    /// to [`Device::new`]).
+    pub fn as_dev(&self) -> &device::Device {
+        // SAFETY: `vdev` is valid (type invariant); its `device` lives as long
+        // as `self`.
+        unsafe { device::Device::from_raw(&raw mut (*self.as_raw()).device) }
+    }
+
+    fn as_raw(&self) -> *mut bindings::vfio_device {
+        self.vdev.get()
+    }
+
+    /// # Safety
+    ///
+    /// `vdev` must be the `struct vfio_device` of a `Device<T>`, valid for the
+    /// returned lifetime.
+    unsafe fn from_raw<'a>(vdev: *mut bindings::vfio_device) -> &'a Self {
+        // SAFETY: `Self` is `repr(C)` with the `struct vfio_device` at
+        // offset 0; by the safety requirements it is a `Device<T>`.
+        unsafe { &*vdev.cast::<Self>() }
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFIO core, once, when the last reference is dropped.
+    unsafe extern "C" fn release_callback(vdev: *mut bindings::vfio_device) {
+        let this = vdev.cast::<Self>();
+        // SAFETY: The release callback is installed only once `data` is
+        // initialised, and this is its last use; the core frees the memory
+        // after the callback.
+        unsafe { core::ptr::drop_in_place(&raw mut (*this).data) };
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFIO core with a device of this type.
+    unsafe extern "C" fn open_device_callback(vdev: *mut bindings::vfio_device) -> c_int {
+        // SAFETY: The ops are only installed on a `Device<T>`, valid during the call.
+        let dev = unsafe { Self::from_raw(vdev) };
+        from_result(|| {
+            T::open_device(dev)?;
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFIO core with a device of this type.
+    unsafe extern "C" fn close_device_callback(vdev: *mut bindings::vfio_device) {
+        // SAFETY: The ops are only installed on a `Device<T>`, valid during the call.
+        let dev = unsafe { Self::from_raw(vdev) };
+        T::close_device(dev);
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFIO core with a device of this type; `ppos` is valid.
+    unsafe extern "C" fn read_callback(
+        vdev: *mut bindings::vfio_device,
+        buf: *mut c_char,
+        count: usize,
+        ppos: *mut bindings::loff_t,
+    ) -> isize {
+        // SAFETY: The ops are only installed on a `Device<T>`, valid during the call.
+        let dev = unsafe { Self::from_raw(vdev) };
+        let mut w = UserSlice::new(UserPtr::from_ptr(buf.cast()), count).writer();
+        // SAFETY: `ppos` is valid for reads and writes during the call.
+        let pos = unsafe { &mut *ppos };
+        let Ok(off) = u64::try_from(*pos) else {
+            return EINVAL.to_errno() as isize;
+        };
+        match T::read(dev, &mut w, off) {
+            Ok(n) => {
+                *pos += n as bindings::loff_t;
+                n as isize
+            }
+            Err(e) => e.to_errno() as isize,
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFIO core with a device of this type; `ppos` is valid.
+    unsafe extern "C" fn write_callback(
+        vdev: *mut bindings::vfio_device,
+        buf: *const c_char,
+        count: usize,
+        ppos: *mut bindings::loff_t,
+    ) -> isize {
+        // SAFETY: The ops are only installed on a `Device<T>`, valid during the call.
+        let dev = unsafe { Self::from_raw(vdev) };
+        let mut r = UserSlice::new(UserPtr::from_ptr(buf.cast_mut().cast()), count).reader();
+        // SAFETY: `ppos` is valid for reads and writes during the call.
+        let pos = unsafe { &mut *ppos };
+        let Ok(off) = u64::try_from(*pos) else {
+            return EINVAL.to_errno() as isize;
+        };
+        match T::write(dev, &mut r, off) {
+            Ok(n) => {
+                *pos += n as bindings::loff_t;
+                n as isize
+            }
+            Err(e) => e.to_errno() as isize,
+        }
+    }
+
+    /// Copies the answer to `VFIO_DEVICE_GET_INFO` out to `arg`, as the
+    /// VFIO drivers do: `argsz` below the size up to `num_irqs` is `EINVAL`.
+    fn get_info(dev: &Self, arg: usize) -> Result<isize> {
+        // `argsz`, `flags`, `num_regions`, `num_irqs`.
+        const MINSZ: usize = 16;
+        let (mut r, mut w) = UserSlice::new(UserPtr::from_addr(arg), MINSZ).reader_writer();
+        let argsz: u32 = r.read()?;
+        if (argsz as usize) < MINSZ {
+            return Err(EINVAL);
+        }
+        let info = T::info(dev);
+        w.write(&argsz)?;
+        w.write(&info.flags)?;
+        w.write(&info.num_regions)?;
+        w.write(&info.num_irqs)?;
+        Ok(0)
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFIO core with a device of this type.
+    unsafe extern "C" fn ioctl_callback(
+        vdev: *mut bindings::vfio_device,
+        cmd: c_uint,
+        arg: c_ulong,
+    ) -> c_long {
+        // SAFETY: The ops are only installed on a `Device<T>`, valid during the call.
+        let dev = unsafe { Self::from_raw(vdev) };
+        let arg = arg as usize;
+        let ret = if T::HAS_INFO && cmd == VFIO_DEVICE_GET_INFO {
+            Self::get_info(dev, arg)
+        } else if T::HAS_IOCTL {
+            T::ioctl(dev, cmd, arg)
+        } else {
+            Err(ENOTTY)
+        };
+        match ret {
+            Ok(v) => v as c_long,
+            Err(e) => e.to_errno() as c_long,
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFIO core with a device of this type and a valid `info`.
+    unsafe extern "C" fn region_info_callback(
+        vdev: *mut bindings::vfio_device,
+        info: *mut bindings::vfio_region_info,
+        _caps: *mut bindings::vfio_info_cap,
+    ) -> c_int {
+        // SAFETY: The ops are only installed on a `Device<T>`, valid during the call.
+        let dev = unsafe { Self::from_raw(vdev) };
+        // SAFETY: The core passes its own copy of the user's structure,
+        // valid for reads and writes during the call.
+        let info = unsafe { &mut *info };
+        match T::region_info(dev, info.index) {
+            Ok(r) => {
+                info.size = r.size;
+                info.offset = r.offset;
+                info.flags = r.flags;
+                0
+            }
+            Err(e) => e.to_errno(),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFIO core with a device of this type.
+    unsafe extern "C" fn dma_unmap_callback(
+        vdev: *mut bindings::vfio_device,
+        iova: u64,
+        length: u64,
+    ) {
+        // SAFETY: The ops are only installed on a `Device<T>`, valid during the call.
+        let dev = unsafe { Self::from_raw(vdev) };
+        T::dma_unmap(dev, iova, length);
+    }
+}
+
+// SAFETY: Instances of `Device` are always reference counted through their
+// `struct device`.
+unsafe impl<T: DeviceOps> AlwaysRefCounted for Device<T> {
+    fn inc_ref(&self) {
+        // SAFETY: The existence of a shared reference means the refcount is
+        // non-zero.
+        unsafe { bindings::get_device(&raw mut (*self.as_raw()).device) };
+    }
+
+    unsafe fn dec_ref(obj: NonNull<Self>) {
+        let vdev = obj.as_ptr().cast::<bindings::vfio_device>();
+        // SAFETY: The safety requirements guarantee that the refcount is
+        // non-zero; the last put runs the release callback.
+        unsafe { bindings::put_device(&raw mut (*vdev).device) };
+    }
+}
+
+/// The registration of an emulated VFIO device: userspace can find and open
+/// it while this exists.
+///
+/// # Invariants
+///
+/// `dev` was registered with `vfio_register_emulated_iommu_dev`.
+pub struct Registration<T: DeviceOps> {
+    dev: ARef<Device<T>>,
+    _p: PhantomData<T>,
+}
+
+impl<T: DeviceOps> Registration<T> {
+    /// Registers `dev` as an emulated-IOMMU device (a group `/dev/vfio/N` of
+    /// its own, and a cdev with `CONFIG_VFIO_DEVICE_CDEV`).
+    pub fn new_emulated(dev: ARef<Device<T>>) -> Result<Self> {
+        // SAFETY: `dev` is a valid, initialised device with our ops.
+        to_result(unsafe { bindings::vfio_register_emulated_iommu_dev(dev.as_raw()) })?;
+        // INVARIANT: Registered just above.
+        Ok(Self {
+            dev,
+            _p: PhantomData,
+        })
+    }
+
+    /// The registered device.
+    pub fn device(&self) -> &Device<T> {
+        &self.dev
+    }
+}
+
+impl<T: DeviceOps> Drop for Registration<T> {
+    /// Unregisters the device: waits, uninterruptibly in the end, until
+    /// every file of the device is closed. Drop it only where waiting for
+    /// userspace is allowed.
+    fn drop(&mut self) {
+        // SAFETY: Registered (type invariant), unregistered once here.
+        unsafe { bindings::vfio_unregister_group_dev(self.dev.as_raw()) };
+    }
+}
