@@ -9,6 +9,10 @@ Usage: vdpa_nl.py dev-add BUS DEVNAME NAME FEATURES
   features FEATURES (a number, 0x... accepted). Exits 0 when the kernel
   accepted it; otherwise prints the errno's name and exits 1. BUS "-" is
   a management device on no bus (the C simulators' root devices).
+
+Usage: vdpa_nl.py mgmtdev-features BUS DEVNAME
+  Prints the features management device BUS/DEVNAME supports, in hex (what
+  its devices offer when none are asked for).
 """
 
 import errno
@@ -26,10 +30,12 @@ NLM_F_REQUEST = 1
 NLM_F_ACK = 4
 NLMSG_ERROR = 2
 
+VDPA_CMD_MGMTDEV_GET = 2
 VDPA_CMD_DEV_NEW = 3
 VDPA_ATTR_MGMTDEV_BUS_NAME = 1
 VDPA_ATTR_MGMTDEV_DEV_NAME = 2
 VDPA_ATTR_DEV_NAME = 4
+VDPA_ATTR_DEV_SUPPORTED_FEATURES = 16
 VDPA_ATTR_DEV_FEATURES = 20
 
 
@@ -76,7 +82,40 @@ def family_id(sock, name):
     raise OSError(errno.ENOENT, "no vdpa netlink family")
 
 
+def find_attr(reply, kind):
+    """The payload of attribute kind in a generic netlink reply, or None."""
+    off = 4  # the genl header
+    while reply and off + 4 <= len(reply):
+        length, k = struct.unpack_from("=HH", reply, off)
+        if k == kind:
+            return reply[off + 4:off + length]
+        off += (length + 3) & ~3
+    return None
+
+
+def mgmtdev_features(bus, devname):
+    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_GENERIC)
+    sock.bind((0, 0))
+    try:
+        fam = family_id(sock, "vdpa")
+        reply = request(sock, fam, VDPA_CMD_MGMTDEV_GET, [
+            string(VDPA_ATTR_MGMTDEV_BUS_NAME, bus) if bus != "-" else b"",
+            string(VDPA_ATTR_MGMTDEV_DEV_NAME, devname),
+        ], 2)
+    except OSError as e:
+        print(errno.errorcode.get(e.errno, str(e.errno)))
+        return 1
+    value = find_attr(reply, VDPA_ATTR_DEV_SUPPORTED_FEATURES)
+    if value is None or len(value) < 8:
+        print("ENOENT")
+        return 1
+    print(hex(struct.unpack_from("=Q", value)[0]))
+    return 0
+
+
 def main(argv):
+    if len(argv) == 4 and argv[1] == "mgmtdev-features":
+        return mgmtdev_features(argv[2], argv[3])
     if len(argv) != 6 or argv[1] != "dev-add":
         print(__doc__.strip(), file=sys.stderr)
         return 2

@@ -1,0 +1,126 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The mdev bridge (vfio_vdpa, include/uapi/linux/vfio_vdpa.h), control path:
+# a vDPA net device of the Rust simulator bound to vfio_vdpa through
+# driver_override becomes an mdev parent with one type; an mdev created on
+# it opens through a type1 container, and vfio_vdpa_ctl.c checks
+# GET_INFO, the CONFIG region and the vhost ioctls on the VFIO fd with their
+# errnos. Then every way of removing it ends cleanly while no fd is open:
+# the mdev's remove, unbinding the vDPA device, vdpa dev del, rmmod.
+. "$(dirname "$0")/lib.sh"
+
+MGMT=faux/vdpa_rsim_net
+MAC=02:52:56:44:55:66
+DEV=ksft-vfio0
+TYPE=/sys/bus/vdpa/devices/$DEV/mdev_supported_types/vfio_vdpa-net
+UUID=$(cat /proc/sys/kernel/random/uuid)
+MDEV=/sys/bus/mdev/devices/$UUID
+
+# Adds the device, unbound, and binds it to vfio_vdpa.
+add_bound() {
+	vdpa dev add name "$DEV" mgmtdev "$MGMT" mac "$MAC" || return 1
+	wait_for vdpa_dev_exists "$DEV" || return 1
+	vdpa_bind "$DEV" vfio_vdpa && wait_for test -d "$TYPE"
+}
+
+t_bind() {
+	test_desc "vdpa dev add, driver_override and bind: the device is bound to vfio_vdpa"
+	add_bound && [ "$(vdpa_driver_of "$DEV")" = vfio_vdpa ]
+}
+
+t_no_override() {
+	test_desc "without driver_override vfio_vdpa does not take a device"
+	vdpa dev add name ksft-vfio1 mgmtdev "$MGMT" || return 1
+	local drv
+	drv=$(vdpa_driver_of ksft-vfio1)
+	vdpa dev del ksft-vfio1
+	echo "bound to '$drv'"
+	[ "$drv" != vfio_vdpa ]
+}
+
+t_type() {
+	test_desc "one mdev type vfio_vdpa-net, device_api vfio-vdpa, 1 instance available"
+	ls "$TYPE/.."
+	[ "$(ls "$TYPE/.." | wc -l)" = 1 ] &&
+		[ "$(cat "$TYPE/device_api")" = vfio-vdpa ] &&
+		[ "$(cat "$TYPE/available_instances")" = 1 ]
+}
+
+t_create() {
+	test_desc "mdev create: the mdev is bound and has a group; 0 instances available"
+	echo "$UUID" > "$TYPE/create" || return 1
+	wait_for test -e "$MDEV/iommu_group" || return 1
+	GROUP=/dev/vfio/$(basename "$(readlink "$MDEV/iommu_group")")
+	echo "group $GROUP, available $(cat "$TYPE/available_instances")"
+	[ "$(basename "$(readlink "$MDEV/driver")")" = vfio_vdpa_mdev ] &&
+		[ "$(cat "$TYPE/available_instances")" = 0 ] && wait_for test -c "$GROUP"
+}
+
+t_create_second() {
+	test_desc "a second mdev on the device is refused, and the same UUID again"
+	local u
+	u=$(cat /proc/sys/kernel/random/uuid)
+	! echo "$u" > "$TYPE/create" && ! echo "$UUID" > "$TYPE/create" &&
+		[ ! -e "/sys/bus/mdev/devices/$u" ]
+}
+
+t_ctl() {
+	test_desc "vfio_vdpa_ctl"
+	local features
+	features=$("$DIR/vdpa_nl.py" mgmtdev-features "${MGMT%%/*}" "${MGMT#*/}") ||
+		{ ktap_test_fail "vdpa_nl.py mgmtdev-features $MGMT: $features"; return; }
+	ktap_run_program "" "$DIR/vfio_vdpa_ctl" "$GROUP" "$UUID" "$MAC" "$features"
+}
+
+t_remove_mdev() {
+	test_desc "the mdev's remove: the mdev goes, 1 instance available again"
+	echo 1 > "$MDEV/remove" && wait_for test ! -e "$MDEV" &&
+		[ "$(cat "$TYPE/available_instances")" = 1 ]
+}
+
+t_unbind() {
+	test_desc "unbinding the device from vfio_vdpa removes its mdev and its type"
+	echo "$UUID" > "$TYPE/create" && wait_for test -e "$MDEV" || return 1
+	echo "$DEV" > /sys/bus/vdpa/drivers/vfio_vdpa/unbind &&
+		[ ! -e "$MDEV" ] && [ ! -e "$TYPE" ] && [ -z "$(vdpa_driver_of "$DEV")" ]
+}
+
+t_dev_del() {
+	test_desc "vdpa dev del with an mdev removes the mdev and the device"
+	echo "$DEV" > /sys/bus/vdpa/drivers_probe && wait_for test -d "$TYPE" || return 1
+	echo "$UUID" > "$TYPE/create" && wait_for test -e "$MDEV" || return 1
+	vdpa dev del "$DEV" && [ ! -e "$MDEV" ] && ! vdpa_dev_exists "$DEV"
+}
+
+t_rmmod() {
+	test_desc "rmmod vfio_vdpa with a bound device and an mdev, then vdpa_rsim"
+	add_bound && echo "$UUID" > "$TYPE/create" && wait_for test -e "$MDEV" || return 1
+	modprobe -r vfio_vdpa && [ ! -e "$MDEV" ] && [ ! -e "$TYPE" ] &&
+		vdpa dev del "$DEV" && modprobe -r vdpa_rsim &&
+		! grep -q -E '^(vfio_vdpa|vdpa_rsim) ' /proc/modules
+}
+
+TESTS=(t_bind t_no_override t_type t_create t_create_second t_ctl t_remove_mdev t_unbind
+	t_dev_del t_rmmod)
+
+ktap_print_header
+vdpa_require "root" test "$(id -u)" = 0
+vdpa_require "the vdpa tool (iproute2)" vdpa help
+vdpa_require "the VFIO container (/dev/vfio/vfio)" test -c /dev/vfio/vfio
+vdpa_require "the Rust simulator (vdpa_rsim)" modprobe vdpa_rsim
+vdpa_require "the mdev bridge (vfio_vdpa)" modprobe vfio_vdpa
+test_runs_program t_ctl "$DIR/vfio_vdpa_ctl"
+tests_set_plan 1 "${TESTS[@]}"
+
+cleanup() {
+	vdpa dev del "$DEV" 2>/dev/null
+	vdpa dev del ksft-vfio1 2>/dev/null
+	modprobe -r vfio_vdpa vdpa_rsim 2>/dev/null
+}
+trap cleanup EXIT
+
+# The device must not be taken by virtio_vdpa or vhost_vdpa first.
+modprobe -r virtio_vdpa vhost_vdpa 2>/dev/null
+run_tests "${TESTS[@]}"
+ktap_finished
