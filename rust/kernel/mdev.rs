@@ -130,7 +130,7 @@ impl<T: Driver> DriverRegistration<T> {
             reg <- Opaque::try_ffi_init(|ptr: *mut bindings::mdev_driver| {
                 // SAFETY: `try_ffi_init` gives memory valid for writes.
                 unsafe {
-                    ptr.write(pin_init::zeroed());
+                    ptr.write(bindings::mdev_driver::default());
                     (*ptr).device_api = T::DEVICE_API.as_char_ptr();
                     (*ptr).max_instances = T::MAX_INSTANCES;
                     (*ptr).probe = Some(Self::probe_callback);

@@ -258,7 +258,7 @@ impl BusDevice<device::Bound> {
         if let Some(unmap) = ops.dma_unmap.filter(|_| ops.dma_map.is_some()) {
             // SAFETY: As for `device_id`; the range covers every IOVA.
             return to_result(unsafe {
-                unmap(self.as_raw(), asid, 0, u64::MAX, core::ptr::null_mut())
+                unmap(self.as_raw(), asid, 0, u64::MAX)
             });
         }
         let set_map = ops.set_map.ok_or(EOPNOTSUPP)?;
@@ -269,25 +269,25 @@ impl BusDevice<device::Bound> {
         }
         // SAFETY: As for `device_id`; `iotlb` is valid during the call (the
         // parent copies what it needs).
-        let ret = unsafe { set_map(self.as_raw(), asid, iotlb, core::ptr::null_mut()) };
+        let ret = unsafe { set_map(self.as_raw(), asid, iotlb) };
         // SAFETY: Allocated above, no longer used.
         unsafe { bindings::vhost_iotlb_free(iotlb) };
         to_result(ret)
     }
 }
 
-// Fallbacks for ops a parent must have; the vDPA core would crash without
-// them, the abstraction answers 0.
-unsafe extern "C" fn no_u64(_: *mut bindings::vdpa_device) -> u64 {
+// Fallbacks for ops every parent has (the vDPA core calls them without
+// checking), so that a missing one answers 0 rather than crashing.
+extern "C" fn no_u64(_: *mut bindings::vdpa_device) -> u64 {
     0
 }
-unsafe extern "C" fn no_u32(_: *mut bindings::vdpa_device) -> u32 {
+extern "C" fn no_u32(_: *mut bindings::vdpa_device) -> u32 {
     0
 }
-unsafe extern "C" fn no_u16(_: *mut bindings::vdpa_device) -> u16 {
+extern "C" fn no_u16(_: *mut bindings::vdpa_device) -> u16 {
     0
 }
-unsafe extern "C" fn no_u8(_: *mut bindings::vdpa_device) -> u8 {
+extern "C" fn no_u8(_: *mut bindings::vdpa_device) -> u8 {
     0
 }
 
@@ -344,7 +344,7 @@ impl Handle {
     /// delays the unbinding); `ENODEV` if the device was unbound.
     pub fn with<R>(&self, f: impl FnOnce(&BusDevice<device::Bound>) -> Result<R>) -> Result<R> {
         let guard = self.dev.lock();
-        let dev: &BusDevice = guard.as_ref().ok_or(ENODEV)?;
+        let dev: &BusDevice = guard.as_deref().ok_or(ENODEV)?;
         let ptr: *const BusDevice = dev;
         // SAFETY: `dev` is `Some`, so the device is bound (type invariant)
         // until the lock is released; `BusDevice` is transparent over a type
@@ -402,7 +402,7 @@ impl<T: Driver> Registration<T> {
             drv <- Opaque::try_ffi_init(|ptr: *mut bindings::vdpa_driver| {
                 // SAFETY: `try_ffi_init` gives memory valid for writes.
                 unsafe {
-                    ptr.write(pin_init::zeroed());
+                    ptr.write(bindings::vdpa_driver::default());
                     (*ptr).driver.name = name.as_char_ptr();
                     (*ptr).probe = Some(Self::probe_callback);
                     (*ptr).remove = Some(Self::remove_callback);
@@ -424,7 +424,7 @@ impl<T: Driver> Registration<T> {
         // the `struct device_driver` of our `vdpa_driver`, at offset 0 of a
         // `Registration<T>` that outlives every binding.
         let reg = unsafe {
-            let drv = (*vdev).dev.driver.cast_mut();
+            let drv = (*vdev).dev.driver;
             let vdrv = container_of!(drv, bindings::vdpa_driver, driver);
             &*vdrv.cast::<Self>()
         };
