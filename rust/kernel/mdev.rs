@@ -224,7 +224,9 @@ impl<P> ParentInner<P> {
         let parent = unsafe { (*(*mdev).type_).parent };
         // SAFETY: By the safety requirements, `parent` is the `parent` field
         // of a `ParentInner<P>`.
-        let inner = unsafe { &*container_of!(parent.cast::<Opaque<bindings::mdev_parent>>(), Self, parent) };
+        let inner = unsafe {
+            &*container_of!(parent.cast::<Opaque<bindings::mdev_parent>>(), Self, parent)
+        };
         // SAFETY: As above.
         let ty = unsafe { (*mdev).type_ };
         let index = inner.type_ptrs.iter().position(|&t| t == ty).unwrap_or(0);

@@ -16,12 +16,12 @@
 //! C header: [`include/linux/vfio.h`](srctree/include/linux/vfio.h)
 
 use crate::{
-    bindings,
-    device,
+    bindings, device,
     error::{
         from_err_ptr,
         from_result,
-        to_result, //
+        to_result,
+        VTABLE_DEFAULT_ERROR, //
     },
     ioctl,
     prelude::*,
@@ -256,9 +256,7 @@ impl<T: DeviceOps> Device<T> {
 
     /// The ops while `data` is not initialised yet: no `release`, so that a
     /// failed initialisation frees the memory without dropping `data`.
-    const ALLOC_VTABLE: bindings::vfio_device_ops = bindings::vfio_device_ops {
-        ..pin_init::zeroed()
-    };
+    const ALLOC_VTABLE: bindings::vfio_device_ops = pin_init::zeroed();
 
     /// Allocates a device whose parent is `parent` (for an mdev driver, the
     /// mdev) and initialises its data with `data`.

@@ -109,7 +109,7 @@ fn type_name(device_id: u32) -> Result<CString> {
     match device_id {
         virtio::id::NET => CString::try_from_fmt(fmt!("net")),
         virtio::id::BLOCK => CString::try_from_fmt(fmt!("blk")),
-        id => CString::try_from_fmt(fmt!("virtio-{id}")),
+        id => CString::try_from_fmt(fmt!("virtio-{}", id)),
     }
 }
 
@@ -161,6 +161,7 @@ impl kernel::vdpa::driver::Driver for VdpaDriver {
 struct MdevDriver;
 
 /// A bound mdev: its VFIO device, registered.
+#[pin_data]
 struct MdevData {
     _reg: vfio::Registration<VfioVdpa>,
 }
@@ -179,9 +180,9 @@ impl mdev::Driver for MdevDriver {
         let bound: &mdev::Device<device::Bound> = mdev;
         let reg = vfio::Device::new(
             bound.as_ref(),
-            VfioVdpa {
+            try_pin_init!(VfioVdpa {
                 handle: parent.clone(),
-            },
+            }),
         )
         .and_then(vfio::Registration::new_emulated);
         try_pin_init!(MdevData { _reg: reg? })
@@ -189,6 +190,7 @@ impl mdev::Driver for MdevDriver {
 }
 
 /// The VFIO device of an mdev.
+#[pin_data]
 struct VfioVdpa {
     handle: Arc<Handle>,
 }

@@ -28,8 +28,7 @@ use crate::{
             ARef,
             AlwaysRefCounted, //
         },
-        Arc,
-        Mutex,
+        Arc, Mutex,
     },
     types::Opaque,
     ThisModule, //
@@ -257,9 +256,7 @@ impl BusDevice<device::Bound> {
         let ops = self.ops();
         if let Some(unmap) = ops.dma_unmap.filter(|_| ops.dma_map.is_some()) {
             // SAFETY: As for `device_id`; the range covers every IOVA.
-            return to_result(unsafe {
-                unmap(self.as_raw(), asid, 0, u64::MAX)
-            });
+            return to_result(unsafe { unmap(self.as_raw(), asid, 0, u64::MAX) });
         }
         let set_map = ops.set_map.ok_or(EOPNOTSUPP)?;
         // SAFETY: Allocates an empty IOTLB, or returns NULL.
@@ -398,7 +395,7 @@ impl<T: Driver> Registration<T> {
     ) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
             // `ctx` comes first: a probe can run as soon as `drv` registers.
-            ctx: ctx,
+            ctx,
             drv <- Opaque::try_ffi_init(|ptr: *mut bindings::vdpa_driver| {
                 // SAFETY: `try_ffi_init` gives memory valid for writes.
                 unsafe {
@@ -433,10 +430,7 @@ impl<T: Driver> Registration<T> {
                 // SAFETY: Both pointers are valid; the helper takes the
                 // override's lock.
                 let m = unsafe {
-                    bindings::device_match_driver_override(
-                        &raw mut (*vdev).dev,
-                        (*vdev).dev.driver,
-                    )
+                    bindings::device_match_driver_override(&raw mut (*vdev).dev, (*vdev).dev.driver)
                 };
                 if m <= 0 {
                     return Err(ENODEV);
