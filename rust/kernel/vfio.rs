@@ -78,7 +78,7 @@ pub mod vdpa {
     /// The `device_api` of their mdev types.
     pub const DEVICE_API: &crate::str::CStr = c"vfio-vdpa";
     /// The index of the region of the virtio config space.
-    pub const CONFIG_REGION_INDEX: u32 = bindings::VFIO_VDPA_CONFIG_REGION_INDEX as u32;
+    pub const CONFIG_REGION_INDEX: u32 = bindings::VFIO_VDPA_CONFIG_REGION_INDEX;
 }
 
 /// `VFIO_DEVICE_RESET`, for drivers that implement it in [`DeviceOps::ioctl`].
@@ -442,7 +442,6 @@ impl<T: DeviceOps> Device<T> {
     ) -> c_long {
         // SAFETY: The ops are only installed on a `Device<T>`, valid during the call.
         let dev = unsafe { Self::from_raw(vdev) };
-        let arg = arg as usize;
         let ret = if T::HAS_INFO && cmd == VFIO_DEVICE_GET_INFO {
             Self::get_info(dev, arg)
         } else if T::HAS_IOCTL {

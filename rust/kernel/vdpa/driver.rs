@@ -445,7 +445,7 @@ impl<T: Driver> Registration<T> {
             )?;
             let data = try_pin_init!(Binding::<T> {
                 handle: handle.clone(),
-                data <- T::probe(dev, &handle, &reg.ctx),
+                data <- T::probe(dev, handle, &reg.ctx),
             });
             dev.as_ref().set_drvdata(data)?;
             Ok(0)
