@@ -95,6 +95,16 @@ pub const fn region_offset(index: u32) -> u64 {
 
 /// Splits a file offset into a region index and an offset inside the region
 /// (see [`REGION_SHIFT`]).
+///
+/// # Examples
+///
+/// ```
+/// use kernel::vfio::{region_of, region_offset};
+///
+/// assert_eq!(region_of(region_offset(0) + 6), (0, 6));
+/// assert_eq!(region_of(region_offset(2) + 4095), (2, 4095));
+/// assert_eq!(region_of(region_offset(1) - 1).0, 0);
+/// ```
 pub const fn region_of(offset: u64) -> (u64, u64) {
     (
         offset >> REGION_SHIFT,
