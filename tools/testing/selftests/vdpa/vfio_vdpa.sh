@@ -6,8 +6,10 @@
 # driver_override becomes an mdev parent with one type; an mdev created on
 # it opens through a type1 container, and vfio_vdpa_ctl.c checks
 # GET_INFO, the CONFIG region and the vhost ioctls on the VFIO fd with their
-# errnos. Then every way of removing it ends cleanly while no fd is open:
-# the mdev's remove, unbinding the vDPA device, vdpa dev del, rmmod.
+# errnos. While the mdev is open, rmmod vfio_vdpa is refused and the mdev's
+# remove waits for the close. Then every way of removing it ends cleanly
+# while no fd is open: the mdev's remove, unbinding the vDPA device, vdpa dev
+# del, rmmod.
 . "$(dirname "$0")/lib.sh"
 
 MGMT=faux/vdpa_rsim_net
@@ -73,8 +75,63 @@ t_ctl() {
 	ktap_run_program "" "$DIR/vfio_vdpa_ctl" "$GROUP" "$UUID" "$MAC" "$features"
 }
 
+# Starts vfio_vdpa_ctl holding the mdev open (HOLD coprocess); 0 once it
+# has it open.
+hold_start() {
+	coproc HOLD { "$DIR/vfio_vdpa_ctl" hold "$GROUP" "$UUID"; }
+	HOLD_PID_SAVED=$HOLD_PID
+	local line
+	read -r -t 20 line <&"${HOLD[0]}"
+	[ "$line" = ready ] || { echo "the holder did not get ready"; hold_stop; return 1; }
+}
+
+# Lets the holder close the device and waits for it (at most 20 s).
+hold_stop() {
+	local i
+	[ -n "${HOLD[1]:-}" ] && exec {HOLD[1]}>&-
+	for i in $(seq 100); do
+		kill -0 "$HOLD_PID_SAVED" 2>/dev/null || break
+		sleep 0.2
+	done
+	kill "$HOLD_PID_SAVED" 2>/dev/null
+	wait "$HOLD_PID_SAVED" 2>/dev/null
+}
+
+t_rmmod_while_open() {
+	test_desc "rmmod vfio_vdpa is refused while the mdev is open, nothing changes"
+	hold_start || return 1
+	local r=0
+	modprobe -r vfio_vdpa 2>/dev/null && r=1
+	grep -q '^vfio_vdpa ' /proc/modules && [ -e "$MDEV" ] &&
+		[ "$(vdpa_driver_of "$DEV")" = vfio_vdpa ] || r=1
+	hold_stop
+	return $r
+}
+
+t_remove_waits() {
+	test_desc "the mdev's remove waits while the mdev is open, and completes at close"
+	hold_start || return 1
+	(echo 1 > "$MDEV/remove") &
+	local pid=$! waited=0 i
+	sleep 2
+	kill -0 "$pid" 2>/dev/null && waited=1
+	hold_stop
+	for i in $(seq 100); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.2
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		echo "remove still running 20 s after the close"
+		return 1
+	fi
+	wait "$pid" || return 1
+	echo "waited $waited"
+	[ $waited = 1 ] && [ ! -e "$MDEV" ] && [ "$(cat "$TYPE/available_instances")" = 1 ]
+}
+
 t_remove_mdev() {
 	test_desc "the mdev's remove: the mdev goes, 1 instance available again"
+	echo "$UUID" > "$TYPE/create" && wait_for test -e "$MDEV" || return 1
 	echo 1 > "$MDEV/remove" && wait_for test ! -e "$MDEV" &&
 		[ "$(cat "$TYPE/available_instances")" = 1 ]
 }
@@ -101,8 +158,27 @@ t_rmmod() {
 		! grep -q -E '^(vfio_vdpa|vdpa_rsim) ' /proc/modules
 }
 
-TESTS=(t_bind t_no_override t_type t_create t_create_second t_ctl t_remove_mdev t_unbind
-	t_dev_del t_rmmod)
+# With kmemleak (the debug flavour), nothing the tests did may leak.
+t_kmemleak() {
+	local f=/sys/kernel/debug/kmemleak r=0
+
+	test_desc "kmemleak finds no leak"
+	mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug 2>/dev/null
+	if ! [ -w "$f" ]; then
+		test_skip "no kmemleak: debug flavour only"
+		return
+	fi
+	echo scan > "$f"; sleep 1; echo scan > "$f"
+	if grep -q "unreferenced object" "$f"; then
+		head -n 40 "$f"
+		r=1
+	fi
+	echo clear > "$f"
+	return $r
+}
+
+TESTS=(t_bind t_no_override t_type t_create t_create_second t_ctl t_rmmod_while_open
+	t_remove_waits t_remove_mdev t_unbind t_dev_del t_rmmod t_kmemleak)
 
 ktap_print_header
 vdpa_require "root" test "$(id -u)" = 0
@@ -122,5 +198,10 @@ trap cleanup EXIT
 
 # The device must not be taken by virtio_vdpa or vhost_vdpa first.
 modprobe -r virtio_vdpa vhost_vdpa 2>/dev/null
+# What leaked before the tests (the boot) is not theirs.
+if [ -w /sys/kernel/debug/kmemleak ]; then
+	echo scan > /sys/kernel/debug/kmemleak
+	echo clear > /sys/kernel/debug/kmemleak
+fi
 run_tests "${TESTS[@]}"
 ktap_finished

@@ -8,6 +8,9 @@
  * Usage: vfio_vdpa_ctl /dev/vfio/N UUID MAC FEATURES | --plan
  *   N is the mdev's IOMMU group, UUID the mdev, MAC the net device's
  *   provisioned address, FEATURES (hex) the features it must offer.
+ * Usage: vfio_vdpa_ctl hold /dev/vfio/N UUID
+ *   Opens the mdev, prints "ready" and holds it open until standard input
+ *   ends.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -53,28 +56,25 @@ static uint8_t get_status(void)
 	return s;
 }
 
-static void open_type1(void)
+/* Opens the mdev through a type1 container: 0, an errno, or < 0 for a check that failed. */
+static int open_fds(void)
 {
 	struct vfio_group_status gs = { .argsz = sizeof(gs) };
 	int r = 0;
 
 	container = open("/dev/vfio/vfio", O_RDWR);
 	if (container < 0)
-		r = errno;
-	else if (ioctl(container, VFIO_GET_API_VERSION) != VFIO_API_VERSION)
-		r = -1;
-	else if (ioctl(container, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU) != 1)
-		r = -2;
-	if (!r) {
-		group = open(group_path, O_RDWR);
-		if (group < 0)
-			r = errno;
-	}
-	if (!r && (xioctl(group, VFIO_GROUP_GET_STATUS, &gs) ||
-		   !(gs.flags & VFIO_GROUP_FLAGS_VIABLE)))
-		r = -3;
-	if (!r)
-		r = xioctl(group, VFIO_GROUP_SET_CONTAINER, &container);
+		return errno;
+	if (ioctl(container, VFIO_GET_API_VERSION) != VFIO_API_VERSION)
+		return -1;
+	if (ioctl(container, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU) != 1)
+		return -2;
+	group = open(group_path, O_RDWR);
+	if (group < 0)
+		return errno;
+	if (xioctl(group, VFIO_GROUP_GET_STATUS, &gs) || !(gs.flags & VFIO_GROUP_FLAGS_VIABLE))
+		return -3;
+	r = xioctl(group, VFIO_GROUP_SET_CONTAINER, &container);
 	if (!r && ioctl(container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU))
 		r = errno;
 	if (!r) {
@@ -82,10 +82,37 @@ static void open_type1(void)
 		if (dev < 0)
 			r = errno;
 	}
+	return r;
+}
+
+static void open_type1(void)
+{
+	int r = open_fds();
+
 	if (r)
 		ksft_exit_fail_msg("cannot open %s in %s through type1: %d (%s)\n", uuid,
 				   group_path, r, r > 0 ? strerror(r) : "");
 	ksft_test_result_pass("the mdev opens through a type1 container\n");
+}
+
+/*
+ * Holds the device open until standard input ends, for the removal tests:
+ * prints "ready" once it is open.
+ */
+static int hold(void)
+{
+	char c;
+	int r = open_fds();
+
+	if (r) {
+		fprintf(stderr, "cannot open %s in %s: %d\n", uuid, group_path, r);
+		return 1;
+	}
+	printf("ready\n");
+	fflush(stdout);
+	while (read(0, &c, 1) > 0)
+		;
+	return close(dev) || close(group) || close(container);
 }
 
 static void get_info(void)
@@ -325,9 +352,15 @@ int main(int argc, char **argv)
 {
 	if (argc == 2 && !strcmp(argv[1], "--plan"))
 		vdpa_tests_begin(tests, 1, argv[1]);
+	if (argc == 4 && !strcmp(argv[1], "hold")) {
+		group_path = argv[2];
+		uuid = argv[3];
+		return hold();
+	}
 	if (argc != 5 || sscanf(argv[3], "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &mac[0], &mac[1], &mac[2],
 				&mac[3], &mac[4], &mac[5]) != 6) {
-		fprintf(stderr, "usage: %s /dev/vfio/N UUID MAC FEATURES | --plan\n", argv[0]);
+		fprintf(stderr, "usage: %s /dev/vfio/N UUID MAC FEATURES | --plan | hold /dev/vfio/N UUID\n",
+			argv[0]);
 		return 2;
 	}
 	vdpa_tests_begin(tests, 1, argv[1]);
