@@ -95,6 +95,25 @@ vdpa_send_used() { # vdpa_send_used <ifname>
 		{ echo "tx_packets ${before:-?} -> $(vdpa_tx_packets "$1")"; return 1; }
 }
 
+# With kmemleak (the debug flavour): scans twice, prints what it found and
+# fails if anything the tests did leaked; asks the caller to skip without it.
+vdpa_kmemleak_clean() {
+	local f=/sys/kernel/debug/kmemleak r=0
+
+	mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug 2>/dev/null
+	if ! [ -w "$f" ]; then
+		test_skip "no kmemleak: debug flavour only"
+		return
+	fi
+	echo scan > "$f"; sleep 1; echo scan > "$f"
+	if grep -q "unreferenced object" "$f"; then
+		head -n 40 "$f"
+		r=1
+	fi
+	echo clear > "$f"
+	return $r
+}
+
 # Helpers for the PCI functions the tests are given.
 . "$DIR/pci_lib.sh"
 

@@ -160,21 +160,8 @@ t_rmmod() {
 
 # With kmemleak (the debug flavour), nothing the tests did may leak.
 t_kmemleak() {
-	local f=/sys/kernel/debug/kmemleak r=0
-
 	test_desc "kmemleak finds no leak"
-	mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug 2>/dev/null
-	if ! [ -w "$f" ]; then
-		test_skip "no kmemleak: debug flavour only"
-		return
-	fi
-	echo scan > "$f"; sleep 1; echo scan > "$f"
-	if grep -q "unreferenced object" "$f"; then
-		head -n 40 "$f"
-		r=1
-	fi
-	echo clear > "$f"
-	return $r
+	vdpa_kmemleak_clean
 }
 
 TESTS=(t_bind t_no_override t_type t_create t_create_second t_ctl t_rmmod_while_open
