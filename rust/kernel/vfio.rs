@@ -201,7 +201,7 @@ pub trait DeviceOps: Sized + Send + Sync + 'static {
 /// # Invariants
 ///
 /// `vdev` is a `struct vfio_device` allocated by `_vfio_alloc_device` with the
-/// size of `Self`, its `ops` are [`Device::VTABLE`] and `data` is
+/// size of `Self`, its `ops` are `Device::VTABLE` and `data` is
 /// initialised. The memory is freed by the VFIO core when the reference count
 /// of `vdev.device` drops to zero, after `data` has been dropped.
 #[repr(C)]
