@@ -78,3 +78,15 @@ rust_helper_device_match_driver_override(struct device *dev,
 }
 
 #endif
+
+#ifdef CONFIG_RUST_VFIO_MDEV_ABSTRACTIONS
+
+#include <linux/mm.h>
+
+/* For kernel::vfio: the physical address of a pinned page. */
+__rust_helper phys_addr_t rust_helper_rvdpa_page_to_phys(struct page *page)
+{
+	return page_to_phys(page);
+}
+
+#endif

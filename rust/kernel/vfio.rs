@@ -24,6 +24,7 @@ use crate::{
         VTABLE_DEFAULT_ERROR, //
     },
     ioctl,
+    page::PAGE_SIZE,
     prelude::*,
     sync::aref::{
         ARef,
@@ -48,6 +49,22 @@ const VFIO_TYPE: u32 = b';' as u32;
 const VFIO_BASE: u32 = 100;
 /// `VFIO_DEVICE_GET_INFO`.
 const VFIO_DEVICE_GET_INFO: u32 = ioctl::_IO(VFIO_TYPE, VFIO_BASE + 7);
+/// `VFIO_DEVICE_GET_IRQ_INFO`.
+const VFIO_DEVICE_GET_IRQ_INFO: u32 = ioctl::_IO(VFIO_TYPE, VFIO_BASE + 9);
+/// `VFIO_DEVICE_SET_IRQS`.
+const VFIO_DEVICE_SET_IRQS: u32 = ioctl::_IO(VFIO_TYPE, VFIO_BASE + 10);
+/// The most pages [`Device::pin_pages`] pins in one call (`VFIO_PIN_PAGES_MAX_ENTRIES`).
+pub const PIN_PAGES_MAX: usize = PAGE_SIZE / core::mem::size_of::<usize>();
+
+/// Flags of an interrupt index ([`IrqInfo::flags`]).
+pub mod irq_flags {
+    use crate::bindings;
+
+    /// Its interrupts can be signalled through eventfds.
+    pub const EVENTFD: u32 = bindings::VFIO_IRQ_INFO_EVENTFD;
+    /// Its count is fixed.
+    pub const NORESIZE: u32 = bindings::VFIO_IRQ_INFO_NORESIZE;
+}
 
 /// Flags of a region ([`RegionInfo::flags`]).
 pub mod region_flags {
@@ -79,6 +96,16 @@ pub mod vdpa {
     pub const DEVICE_API: &crate::str::CStr = c"vfio-vdpa";
     /// The index of the region of the virtio config space.
     pub const CONFIG_REGION_INDEX: u32 = bindings::VFIO_VDPA_CONFIG_REGION_INDEX;
+    /// The index of the NOTIFY region (the queues' doorbells).
+    pub const NOTIFY_REGION_INDEX: u32 = bindings::VFIO_VDPA_NOTIFY_REGION_INDEX;
+    /// The number of regions.
+    pub const NUM_REGIONS: u32 = bindings::VFIO_VDPA_NUM_REGIONS;
+    /// The interrupt index of the virtqueues' calls (one per queue).
+    pub const VQ_IRQ_INDEX: u32 = bindings::VFIO_VDPA_VQ_IRQ_INDEX;
+    /// The interrupt index of the config-change interrupt.
+    pub const CONFIG_IRQ_INDEX: u32 = bindings::VFIO_VDPA_CONFIG_IRQ_INDEX;
+    /// The number of interrupt indexes.
+    pub const NUM_IRQS: u32 = bindings::VFIO_VDPA_NUM_IRQS;
 }
 
 /// `VFIO_DEVICE_RESET`, for drivers that implement it in [`DeviceOps::ioctl`].
@@ -134,6 +161,58 @@ pub struct RegionInfo {
     pub flags: u32,
 }
 
+/// What `VFIO_DEVICE_GET_IRQ_INFO` reports for one interrupt index.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IrqInfo {
+    /// [`irq_flags`].
+    pub flags: u32,
+    /// The number of interrupts of the index.
+    pub count: u32,
+}
+
+/// What a `VFIO_DEVICE_SET_IRQS` does to its interrupts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IrqAction {
+    /// `VFIO_IRQ_SET_ACTION_MASK`.
+    Mask,
+    /// `VFIO_IRQ_SET_ACTION_UNMASK`.
+    Unmask,
+    /// `VFIO_IRQ_SET_ACTION_TRIGGER`.
+    Trigger,
+}
+
+/// The data of a `VFIO_DEVICE_SET_IRQS`, one entry per interrupt.
+#[derive(Debug)]
+pub enum IrqData {
+    /// `VFIO_IRQ_SET_DATA_NONE`: no data, for `count` interrupts (0 with
+    /// [`IrqAction::Trigger`]: tear every trigger of the index down).
+    None,
+    /// `VFIO_IRQ_SET_DATA_BOOL`: a flag per interrupt.
+    Bool(KVec<bool>),
+    /// `VFIO_IRQ_SET_DATA_EVENTFD`: a file descriptor per interrupt, `-1` to
+    /// tear a trigger down. Not checked: take them with
+    /// [`crate::eventfd::EventFd::from_fd`].
+    EventFd(KVec<i32>),
+}
+
+/// A `VFIO_DEVICE_SET_IRQS` request, checked by the VFIO core's rules
+/// (`vfio_set_irqs_validate_and_prepare`) against the index's count: one data
+/// type, one action, `start + count` within the index (or `count` 0 with no
+/// data), `argsz` large enough for the data.
+#[derive(Debug)]
+pub struct IrqSet {
+    /// The interrupt index.
+    pub index: u32,
+    /// The first interrupt of the index the request applies to.
+    pub start: u32,
+    /// The number of interrupts it applies to.
+    pub count: u32,
+    /// What it does.
+    pub action: IrqAction,
+    /// Its data.
+    pub data: IrqData,
+}
+
 /// The operations of an emulated VFIO device.
 ///
 /// Every operation runs in process context and may sleep. `read`, `write` and
@@ -185,6 +264,19 @@ pub trait DeviceOps: Sized + Send + Sync + 'static {
     /// [`DeviceOps::info`] is implemented). `arg` is the ioctl's argument,
     /// usually a user address.
     fn ioctl(_dev: &Device<Self>, _cmd: u32, _arg: usize) -> Result<isize> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Answers `VFIO_DEVICE_GET_IRQ_INFO` for interrupt index `index`; an
+    /// index the device does not have is `EINVAL`. Needed for
+    /// [`DeviceOps::set_irqs`], which is checked against the index's count.
+    fn irq_info(_dev: &Device<Self>, _index: u32) -> Result<IrqInfo> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// `VFIO_DEVICE_SET_IRQS`, once the abstraction has checked it and read
+    /// its data.
+    fn set_irqs(_dev: &Device<Self>, _set: IrqSet) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
@@ -442,6 +534,85 @@ impl<T: DeviceOps> Device<T> {
         Ok(0)
     }
 
+    /// Copies the answer to `VFIO_DEVICE_GET_IRQ_INFO` out to `arg`.
+    fn get_irq_info(dev: &Self, arg: usize) -> Result<isize> {
+        // `argsz`, `flags`, `index`, `count`.
+        const MINSZ: usize = 16;
+        let (mut r, mut w) = UserSlice::new(UserPtr::from_addr(arg), MINSZ).reader_writer();
+        let argsz: u32 = r.read()?;
+        let _flags: u32 = r.read()?;
+        let index: u32 = r.read()?;
+        if (argsz as usize) < MINSZ {
+            return Err(EINVAL);
+        }
+        let info = T::irq_info(dev, index)?;
+        w.write(&argsz)?;
+        w.write(&info.flags)?;
+        w.write(&index)?;
+        w.write(&info.count)?;
+        Ok(0)
+    }
+
+    /// Reads and checks a `VFIO_DEVICE_SET_IRQS` request at `arg`.
+    fn read_irq_set(dev: &Self, arg: usize) -> Result<IrqSet> {
+        // `argsz`, `flags`, `index`, `start`, `count`, then the data.
+        const MINSZ: usize = 20;
+        let mut r = UserSlice::new(UserPtr::from_addr(arg), MINSZ).reader();
+        let mut hdr = bindings::vfio_irq_set {
+            argsz: r.read()?,
+            flags: r.read()?,
+            index: r.read()?,
+            start: r.read()?,
+            count: r.read()?,
+            ..Default::default()
+        };
+        let count = T::irq_info(dev, hdr.index)?.count;
+        let mut size = 0usize;
+        // SAFETY: `hdr` is a valid header on the stack and `size` valid for
+        // writes; the function only reads the one and writes the other.
+        to_result(unsafe {
+            bindings::vfio_set_irqs_validate_and_prepare(
+                &mut hdr,
+                count as c_int,
+                // `irq_info` accepted the index.
+                hdr.index.saturating_add(1) as c_int,
+                &mut size,
+            )
+        })?;
+        // Exactly one action (the core checks only that no other bit is set).
+        let action = match hdr.flags & bindings::VFIO_IRQ_SET_ACTION_TYPE_MASK {
+            bindings::VFIO_IRQ_SET_ACTION_MASK => IrqAction::Mask,
+            bindings::VFIO_IRQ_SET_ACTION_UNMASK => IrqAction::Unmask,
+            bindings::VFIO_IRQ_SET_ACTION_TRIGGER => IrqAction::Trigger,
+            _ => return Err(EINVAL),
+        };
+        let mut data = UserSlice::new(UserPtr::from_addr(arg + MINSZ), size).reader();
+        let data = match hdr.flags & bindings::VFIO_IRQ_SET_DATA_TYPE_MASK {
+            bindings::VFIO_IRQ_SET_DATA_BOOL => {
+                let mut v = KVec::with_capacity(size, GFP_KERNEL)?;
+                for _ in 0..size {
+                    v.push(data.read::<u8>()? != 0, GFP_KERNEL)?;
+                }
+                IrqData::Bool(v)
+            }
+            bindings::VFIO_IRQ_SET_DATA_EVENTFD => {
+                let mut v = KVec::with_capacity(hdr.count as usize, GFP_KERNEL)?;
+                for _ in 0..hdr.count {
+                    v.push(data.read::<i32>()?, GFP_KERNEL)?;
+                }
+                IrqData::EventFd(v)
+            }
+            _ => IrqData::None,
+        };
+        Ok(IrqSet {
+            index: hdr.index,
+            start: hdr.start,
+            count: hdr.count,
+            action,
+            data,
+        })
+    }
+
     /// # Safety
     ///
     /// Called by the VFIO core with a device of this type.
@@ -454,6 +625,10 @@ impl<T: DeviceOps> Device<T> {
         let dev = unsafe { Self::from_raw(vdev) };
         let ret = if T::HAS_INFO && cmd == VFIO_DEVICE_GET_INFO {
             Self::get_info(dev, arg)
+        } else if T::HAS_IRQ_INFO && cmd == VFIO_DEVICE_GET_IRQ_INFO {
+            Self::get_irq_info(dev, arg)
+        } else if T::HAS_IRQ_INFO && T::HAS_SET_IRQS && cmd == VFIO_DEVICE_SET_IRQS {
+            Self::read_irq_set(dev, arg).and_then(|set| T::set_irqs(dev, set).map(|()| 0))
         } else if T::HAS_IOCTL {
             T::ioctl(dev, cmd, arg)
         } else {
@@ -500,6 +675,92 @@ impl<T: DeviceOps> Device<T> {
         // SAFETY: The ops are only installed on a `Device<T>`, valid during the call.
         let dev = unsafe { Self::from_raw(vdev) };
         T::dma_unmap(dev, iova, length);
+    }
+}
+
+impl<T: DeviceOps> Device<T> {
+    /// Pins the `npage` pages of the VFIO container or IOAS from `iova` on
+    /// (page aligned; at most [`PIN_PAGES_MAX`]), for the device to read
+    /// them, and to write them if `write`. They stay pinned until the result
+    /// is dropped, which must happen while the device is still open: in
+    /// [`DeviceOps::dma_unmap`] for the range, or in
+    /// [`DeviceOps::close_device`] at the latest.
+    ///
+    /// Call it only from operations that run while the device is open
+    /// ([`DeviceOps::ioctl`], `read`, `write`). Errors: `EINVAL` for a bad
+    /// count or alignment or for a range the container or IOAS does not map
+    /// (iommufd: `ENOENT` too), `EPERM` for write access to a read-only
+    /// mapping, `ENOMEM`, or the locked-memory limit's error.
+    pub fn pin_pages(&self, iova: u64, npage: usize, write: bool) -> Result<PinnedPages<T>> {
+        if npage == 0 || npage > PIN_PAGES_MAX || iova % PAGE_SIZE as u64 != 0 {
+            return Err(EINVAL);
+        }
+        let mut pages: KVec<*mut bindings::page> = KVec::with_capacity(npage, GFP_KERNEL)?;
+        let prot = bindings::IOMMU_READ | if write { bindings::IOMMU_WRITE } else { 0 };
+        // SAFETY: The device is valid and has a `dma_unmap` op (the driver
+        // must implement it to unpin); `pages` has room for `npage` entries.
+        let ret = unsafe {
+            bindings::vfio_pin_pages(
+                self.as_raw(),
+                iova,
+                npage as c_int,
+                prot as c_int,
+                pages.as_mut_ptr(),
+            )
+        };
+        let pinned = to_result(ret).map(|()| ret as usize)?;
+        // SAFETY: The core wrote `pinned` entries.
+        unsafe { pages.inc_len(pinned.min(npage)) };
+        let mut this = PinnedPages {
+            dev: self.into(),
+            iova,
+            npage: pinned,
+            phys: KVec::with_capacity(pinned, GFP_KERNEL)?,
+        };
+        if pinned != npage {
+            // Never: the core pins all or nothing. `this` unpins what it got.
+            return Err(EFAULT);
+        }
+        for p in pages.iter() {
+            // SAFETY: Each entry is a page the core pinned for us.
+            let pa = unsafe { bindings::rvdpa_page_to_phys(*p) };
+            this.phys.push(pa, GFP_KERNEL)?;
+        }
+        Ok(this)
+    }
+}
+
+/// Pages of a VFIO container or IOAS pinned for a device with
+/// [`Device::pin_pages`]; unpinned when dropped.
+///
+/// # Invariants
+///
+/// The `npage` pages from `iova` on were pinned by one `vfio_pin_pages` call
+/// on `dev`; `phys` holds their physical addresses, in order, once filled.
+pub struct PinnedPages<T: DeviceOps> {
+    dev: ARef<Device<T>>,
+    iova: u64,
+    npage: usize,
+    phys: KVec<u64>,
+}
+
+impl<T: DeviceOps> PinnedPages<T> {
+    /// The IOVA of the first page.
+    pub fn iova(&self) -> u64 {
+        self.iova
+    }
+
+    /// The physical addresses of the pages, in order.
+    pub fn phys(&self) -> &[u64] {
+        &self.phys
+    }
+}
+
+impl<T: DeviceOps> Drop for PinnedPages<T> {
+    fn drop(&mut self) {
+        // SAFETY: These pages were pinned by one call on this device (type
+        // invariant) and are unpinned once, here, with the same range.
+        unsafe { bindings::vfio_unpin_pages(self.dev.as_raw(), self.iova, self.npage as c_int) };
     }
 }
 

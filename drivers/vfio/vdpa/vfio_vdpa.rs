@@ -10,14 +10,20 @@
 //! and whose CONFIG region is the virtio config space. The uAPI is in
 //! `include/uapi/linux/vfio_vdpa.h`.
 //!
-//! This is the control path: no DMA, doorbells or interrupts yet. The device
-//! is reset at first open and last close, and given an empty map in every
-//! address space each time, so that it reaches no memory.
+//! DMA goes through the VFIO container or IOAS: userspace names the IOVA
+//! ranges the device may use with `VFIO_VDPA_DMA_MAP`; the bridge pins them
+//! and gives the parent their physical addresses (`set_map`). Calls are
+//! eventfds set with `VFIO_DEVICE_SET_IRQS`; kicks are writes to the NOTIFY
+//! region. The device is reset at first open and last close and reaches only
+//! what it was given: an empty map in every address space until then.
 
 use kernel::{
     device,
+    eventfd::EventFd,
     mdev,
     new_mutex,
+    page::PAGE_SIZE,
+    pr_warn_ratelimited,
     prelude::*,
     str::CString,
     sync::{
@@ -32,6 +38,7 @@ use kernel::{
     },
     vdpa::{
         driver::{
+            BoundDevice,
             BusDevice,
             Handle,
             Registration, //
@@ -40,6 +47,10 @@ use kernel::{
         DmaModel, //
     },
     vfio,
+    vhost::iotlb::{
+        OwnedIotlb,
+        Perm, //
+    },
     virtio, //
 };
 
@@ -56,22 +67,52 @@ mod vhost {
     use kernel::ioctl::{
         _IO,
         _IOR,
-        _IOW, //
+        _IOW,
+        _IOWR, //
     };
 
     const VIRTIO: u32 = 0xAF;
+    /// `struct vhost_vring_state`: two `u32`s, index and num.
+    type State = [u32; 2];
+    /// `struct vhost_vring_addr`: index and flags, then four `u64`s.
+    pub(crate) type Addr = [u64; 5];
+    /// `struct vhost_vdpa_config` without its data: offset and length.
+    type Config = [u32; 2];
 
     pub(crate) const GET_FEATURES: u32 = _IOR::<u64>(VIRTIO, 0x00);
     pub(crate) const SET_FEATURES: u32 = _IOW::<u64>(VIRTIO, 0x00);
     pub(crate) const SET_OWNER: u32 = _IO(VIRTIO, 0x01);
-    /// `struct vhost_vring_state`: two `u32`s, index and num.
-    pub(crate) const SET_VRING_NUM: u32 = _IOW::<[u32; 2]>(VIRTIO, 0x10);
+    pub(crate) const SET_VRING_NUM: u32 = _IOW::<State>(VIRTIO, 0x10);
+    pub(crate) const SET_VRING_ADDR: u32 = _IOW::<Addr>(VIRTIO, 0x11);
+    pub(crate) const SET_VRING_BASE: u32 = _IOW::<State>(VIRTIO, 0x12);
+    pub(crate) const GET_VRING_BASE: u32 = _IOWR::<State>(VIRTIO, 0x12);
+    pub(crate) const SET_BACKEND_FEATURES: u32 = _IOW::<u64>(VIRTIO, 0x25);
+    pub(crate) const GET_BACKEND_FEATURES: u32 = _IOR::<u64>(VIRTIO, 0x26);
     pub(crate) const VDPA_GET_DEVICE_ID: u32 = _IOR::<u32>(VIRTIO, 0x70);
     pub(crate) const VDPA_GET_STATUS: u32 = _IOR::<u8>(VIRTIO, 0x71);
     pub(crate) const VDPA_SET_STATUS: u32 = _IOW::<u8>(VIRTIO, 0x72);
+    pub(crate) const VDPA_GET_CONFIG: u32 = _IOR::<Config>(VIRTIO, 0x73);
+    pub(crate) const VDPA_SET_CONFIG: u32 = _IOW::<Config>(VIRTIO, 0x74);
+    pub(crate) const VDPA_SET_VRING_ENABLE: u32 = _IOW::<State>(VIRTIO, 0x75);
     pub(crate) const VDPA_GET_VRING_NUM: u32 = _IOR::<u16>(VIRTIO, 0x76);
+    pub(crate) const VDPA_GET_IOVA_RANGE: u32 = _IOR::<[u64; 2]>(VIRTIO, 0x78);
     pub(crate) const VDPA_GET_CONFIG_SIZE: u32 = _IOR::<u32>(VIRTIO, 0x79);
+    pub(crate) const VDPA_GET_AS_NUM: u32 = _IOR::<u32>(VIRTIO, 0x7A);
+    pub(crate) const VDPA_GET_VRING_GROUP: u32 = _IOWR::<State>(VIRTIO, 0x7B);
+    pub(crate) const VDPA_SET_GROUP_ASID: u32 = _IOW::<State>(VIRTIO, 0x7C);
     pub(crate) const VDPA_GET_VQS_COUNT: u32 = _IOR::<u32>(VIRTIO, 0x80);
+    pub(crate) const VDPA_GET_GROUP_NUM: u32 = _IOR::<u32>(VIRTIO, 0x81);
+    pub(crate) const VDPA_GET_VRING_SIZE: u32 = _IOWR::<State>(VIRTIO, 0x82);
+
+    /// `VHOST_BACKEND_F_IOTLB_PERSIST`: mappings survive a reset.
+    pub(crate) const BACKEND_F_IOTLB_PERSIST: u64 = 1 << 8;
+    /// `VHOST_VRING_F_LOG`.
+    pub(crate) const VRING_F_LOG: u32 = 1;
+
+    /// `VFIO_VDPA_DMA_MAP`: a header of four `u32`s, then the ranges.
+    pub(crate) const DMA_MAP: u32 = _IOW::<[u32; 4]>(VIRTIO, 0xA0);
+    /// `VFIO_VDPA_DMA_UNMAP`: four `u32`s, iova and size.
+    pub(crate) const DMA_UNMAP: u32 = _IOW::<[u64; 4]>(VIRTIO, 0xA1);
 }
 
 /// The module: the mdev driver (held by the vDPA driver's context) and the
@@ -182,6 +223,10 @@ impl mdev::Driver for MdevDriver {
             bound.as_ref(),
             try_pin_init!(VfioVdpa {
                 handle: parent.clone(),
+                dma <- new_mutex!(DmaState {
+                    records: KVec::new(),
+                    pinned: 0,
+                }),
             }),
         )
         .and_then(vfio::Registration::new_emulated);
@@ -193,21 +238,287 @@ impl mdev::Driver for MdevDriver {
 #[pin_data]
 struct VfioVdpa {
     handle: Arc<Handle>,
+    /// What the device was given to reach. Taken before the handle's lock.
+    #[pin]
+    dma: Mutex<DmaState>,
 }
 
-/// Resets the device and leaves it reaching no memory.
-fn reset_empty(d: &BusDevice<device::Bound>) -> Result {
+/// The most ranges one `VFIO_VDPA_DMA_MAP` takes.
+const DMA_MAX_RANGES: usize = 256;
+/// The most ranges a device holds.
+const DMA_MAX_RECORDS: usize = 4096;
+/// `VFIO_VDPA_DMA_UNMAP_ALL`.
+const DMA_UNMAP_ALL: u32 = 1;
+
+/// A range of IOVAs the device may use, pinned.
+struct Record {
+    asid: u32,
+    iova: u64,
+    /// The last IOVA of the range (inclusive).
+    last: u64,
+    perm: Perm,
+    /// The range's pages, pinned in chunks of at most `vfio::PIN_PAGES_MAX`.
+    pins: KVec<vfio::PinnedPages<VfioVdpa>>,
+}
+
+impl Record {
+    fn pages(&self) -> usize {
+        self.pins.iter().map(|p| p.phys().len()).sum()
+    }
+}
+
+/// The DMA state of an open device.
+struct DmaState {
+    records: KVec<Record>,
+    /// Pages pinned, over all records.
+    pinned: usize,
+}
+
+/// Gives address space `asid` of the device the records' translations (and
+/// nothing else), physically contiguous pages merged.
+fn program(d: &BoundDevice<'_>, st: &DmaState, asid: u32) -> Result {
+    // At most one run per page.
+    let pages: usize = st
+        .records
+        .iter()
+        .filter(|r| r.asid == asid)
+        .map(Record::pages)
+        .sum();
+    let mut tlb = OwnedIotlb::new(u32::try_from(pages.max(1)).map_err(|_| ENOSPC)?)?;
+    let page = PAGE_SIZE as u64;
+    for r in st.records.iter().filter(|r| r.asid == asid) {
+        // The current run: its first IOVA, physical address and length.
+        let mut run: Option<(u64, u64, u64)> = None;
+        let phys = r.pins.iter().flat_map(|p| p.phys().iter().copied());
+        for (i, pa) in phys.enumerate() {
+            let iova = r.iova + i as u64 * page;
+            run = match run {
+                Some((s, p, len)) if p + len == pa => Some((s, p, len + page)),
+                Some((s, p, len)) => {
+                    tlb.add_range(s, s + len - 1, p, r.perm)?;
+                    Some((iova, pa, page))
+                }
+                None => Some((iova, pa, page)),
+            };
+        }
+        if let Some((s, p, len)) = run {
+            tlb.add_range(s, s + len - 1, p, r.perm)?;
+        }
+    }
+    d.set_map(asid, tlb.iotlb())
+}
+
+/// Gives every address space the records' translations.
+fn program_all(d: &BoundDevice<'_>, st: &DmaState) -> Result {
+    (0..d.nas()).try_for_each(|asid| program(d, st, asid))
+}
+
+/// Resets the device, which then reaches only what the records say.
+fn reset(d: &BoundDevice<'_>, st: &DmaState) -> Result {
     d.reset()?;
-    for asid in 0..d.nas() {
-        d.set_empty_map(asid)?;
+    program_all(d, st)
+}
+
+/// Takes the records `gone` selects out of the device's reach and unpins
+/// them: the translations go first (the parent returns from `set_map` only
+/// once no access through an old one is in progress), then the pages.
+/// Returns how many records went.
+fn remove_records(
+    handle: &Handle,
+    st: &mut DmaState,
+    gone: impl Fn(&Record) -> bool,
+) -> Result<usize> {
+    let mut taken = KVec::new();
+    let mut i = 0;
+    while i < st.records.len() {
+        if gone(&st.records[i]) {
+            taken.push(st.records.remove(i)?, GFP_KERNEL)?;
+        } else {
+            i += 1;
+        }
+    }
+    if !taken.is_empty() {
+        let st: &DmaState = st;
+        let r = handle.with(|d| {
+            let mut ok = Ok(());
+            for asid in 0..d.nas() {
+                if taken.iter().any(|r| r.asid == asid) {
+                    ok = ok.and(program(d, st, asid));
+                }
+            }
+            if ok.is_err() {
+                // The device must not keep a translation to a page about to
+                // be unpinned: stop it and leave it reaching nothing.
+                let _ = d.reset();
+                for asid in 0..d.nas() {
+                    let _ = d.set_empty_map(asid);
+                }
+            }
+            ok
+        });
+        // ENODEV: the parent is gone, it translates nothing any more.
+        if let Err(e) = r {
+            if e != ENODEV {
+                pr_warn_ratelimited!("vfio_vdpa: device stopped, map update failed: {e:?}\n");
+            }
+        }
+    }
+    let n = taken.len();
+    for r in taken.iter() {
+        st.pinned -= r.pages();
+    }
+    drop(taken);
+    Ok(n)
+}
+
+/// `VFIO_VDPA_DMA_MAP`: pins the ranges and adds them to their address
+/// space, all or none.
+fn dma_map(dev: &vfio::Device<VfioVdpa>, arg: usize) -> Result {
+    const HDR: usize = 16;
+    const RANGE: usize = 24;
+    let mut r = reader(arg, HDR);
+    let argsz: u32 = r.read()?;
+    let flags: u32 = r.read()?;
+    let asid: u32 = r.read()?;
+    let count: u32 = r.read()?;
+    let count = count as usize;
+    if flags != 0 || count == 0 || (argsz as usize) < HDR {
+        return Err(EINVAL);
+    }
+    if count > DMA_MAX_RANGES {
+        return Err(E2BIG);
+    }
+    if (argsz as usize) < HDR + count * RANGE {
+        return Err(EINVAL);
+    }
+    let this = dev.data();
+    let (nas, (first, last)) = this.handle.with(|d| Ok((d.nas(), d.iova_range())))?;
+    if asid >= nas {
+        return Err(EINVAL);
+    }
+    let mut r = reader(arg + HDR, count * RANGE);
+    let mut new: KVec<Record> = KVec::with_capacity(count, GFP_KERNEL)?;
+    let mut st = this.dma.lock();
+    if st.records.len() + count > DMA_MAX_RECORDS {
+        return Err(ENOSPC);
+    }
+    for _ in 0..count {
+        let iova: u64 = r.read()?;
+        let size: u64 = r.read()?;
+        let perm: u32 = r.read()?;
+        let reserved: u32 = r.read()?;
+        let page = PAGE_SIZE as u64;
+        if reserved != 0 || size == 0 || iova % page != 0 || size % page != 0 {
+            return Err(EINVAL);
+        }
+        let end = iova.checked_add(size - 1).ok_or(EOVERFLOW)?;
+        if iova < first || end > last {
+            return Err(ERANGE);
+        }
+        let perm = Perm::from_raw(perm).ok_or(EINVAL)?;
+        let overlaps = |o: &Record| o.asid == asid && o.iova <= end && iova <= o.last;
+        if st.records.iter().any(overlaps) || new.iter().any(overlaps) {
+            return Err(EEXIST);
+        }
+        new.push(
+            Record {
+                asid,
+                iova,
+                last: end,
+                perm,
+                pins: KVec::new(),
+            },
+            GFP_KERNEL,
+        )?;
+    }
+    // Pin: a failure drops `new`, which unpins what was pinned.
+    let mut pages = 0;
+    for rec in new.iter_mut() {
+        let write = rec.perm.as_raw() & Perm::WO.as_raw() != 0;
+        let total = ((rec.last - rec.iova) / PAGE_SIZE as u64 + 1) as usize;
+        let mut done = 0;
+        while done < total {
+            let n = (total - done).min(vfio::PIN_PAGES_MAX);
+            let at = rec.iova + (done * PAGE_SIZE) as u64;
+            // One errno for "not mapped in VFIO" on both backends.
+            let p = dev.pin_pages(at, n, write).map_err(|e| {
+                if e == EINVAL || e == ENOENT {
+                    EFAULT
+                } else {
+                    e
+                }
+            })?;
+            rec.pins.push(p, GFP_KERNEL)?;
+            done += n;
+        }
+        pages += total;
+    }
+    let old = st.records.len();
+    for rec in new.drain_all() {
+        st.records.push(rec, GFP_KERNEL)?;
+    }
+    st.pinned += pages;
+    if let Err(e) = this.handle.with(|d| program(d, &st, asid)) {
+        // Back to the old map; the new pages are unpinned.
+        while st.records.len() > old {
+            if let Some(rec) = st.records.pop() {
+                st.pinned -= rec.pages();
+            }
+        }
+        let _ = this.handle.with(|d| program(d, &st, asid));
+        return Err(e);
     }
     Ok(())
 }
 
+/// `VFIO_VDPA_DMA_UNMAP`: removes whole ranges of one address space.
+fn dma_unmap_ioctl(dev: &vfio::Device<VfioVdpa>, arg: usize) -> Result {
+    let mut r = reader(arg, 32);
+    let argsz: u32 = r.read()?;
+    let flags: u32 = r.read()?;
+    let asid: u32 = r.read()?;
+    let reserved: u32 = r.read()?;
+    let iova: u64 = r.read()?;
+    let size: u64 = r.read()?;
+    if argsz < 32 || flags & !DMA_UNMAP_ALL != 0 || reserved != 0 {
+        return Err(EINVAL);
+    }
+    let this = dev.data();
+    if asid >= this.handle.with(|d| Ok(d.nas()))? {
+        return Err(EINVAL);
+    }
+    let mut st = this.dma.lock();
+    if flags & DMA_UNMAP_ALL != 0 {
+        if iova != 0 || size != 0 {
+            return Err(EINVAL);
+        }
+        remove_records(&this.handle, &mut st, |r| r.asid == asid)?;
+        return Ok(());
+    }
+    if size == 0 {
+        return Err(EINVAL);
+    }
+    let end = iova.checked_add(size - 1).ok_or(EOVERFLOW)?;
+    let hit = |r: &Record| r.asid == asid && r.iova <= end && iova <= r.last;
+    // No bisecting: every range it touches must lie inside.
+    if st
+        .records
+        .iter()
+        .filter(|r| hit(r))
+        .any(|r| r.iova < iova || r.last > end)
+    {
+        return Err(EINVAL);
+    }
+    match remove_records(&this.handle, &mut st, hit)? {
+        0 => Err(ENOENT),
+        _ => Ok(()),
+    }
+}
+
 /// vhost-vdpa's `SET_STATUS` rules, and `DRIVER_OK` only after `FEATURES_OK`.
-fn set_status(d: &BusDevice<device::Bound>, s: u8) -> Result {
+fn set_status(d: &BoundDevice<'_>, st: &DmaState, s: u8) -> Result {
     if s == 0 {
-        return reset_empty(d);
+        return reset(d, st);
     }
     let old = d.status();
     if old & !s != 0 {
@@ -220,18 +531,58 @@ fn set_status(d: &BusDevice<device::Bound>, s: u8) -> Result {
     Ok(())
 }
 
-/// `VHOST_SET_VRING_NUM`, with vhost-vdpa's checks.
-fn set_vring_num(d: &BusDevice<device::Bound>, idx: u32, num: u32) -> Result {
+/// A queue index of a vring ioctl: `ENOBUFS` for a queue the device lacks,
+/// as vhost-vdpa answers.
+fn vq_index(d: &BusDevice<device::Bound>, idx: u32) -> Result<u16> {
     if idx >= d.nvqs() {
         return Err(ENOBUFS);
     }
+    Ok(idx as u16)
+}
+
+fn driver_ok(d: &BusDevice<device::Bound>) -> bool {
+    d.status() & status::DRIVER_OK != 0
+}
+
+/// `VHOST_SET_VRING_NUM`, with vhost-vdpa's checks.
+fn set_vring_num(d: &BusDevice<device::Bound>, idx: u32, num: u32) -> Result {
+    let idx = vq_index(d, idx)?;
     if num == 0 || num > u32::from(d.vq_num_max()) || !num.is_power_of_two() {
         return Err(EINVAL);
     }
-    if d.status() & status::DRIVER_OK != 0 {
+    if driver_ok(d) {
         return Err(EBUSY);
     }
-    d.set_vq_num(idx as u16, num)
+    d.set_vq_num(idx, num)
+}
+
+/// `VHOST_SET_VRING_ADDR`: IOVAs, aligned as the virtio spec asks.
+fn set_vring_addr(d: &BusDevice<device::Bound>, arg: usize) -> Result {
+    let mut r = reader(arg, core::mem::size_of::<vhost::Addr>());
+    let idx: u32 = r.read()?;
+    let flags: u32 = r.read()?;
+    let desc: u64 = r.read()?;
+    let used: u64 = r.read()?;
+    let avail: u64 = r.read()?;
+    let idx = vq_index(d, idx)?;
+    if flags & vhost::VRING_F_LOG != 0 {
+        return Err(EOPNOTSUPP);
+    }
+    if desc % 16 != 0 || avail % 2 != 0 || used % 4 != 0 {
+        return Err(EINVAL);
+    }
+    if driver_ok(d) {
+        return Err(EINVAL);
+    }
+    d.set_vq_address(idx, desc, avail, used)
+}
+
+/// The split-ring state of `VHOST_SET_VRING_BASE`/`GET_VRING_BASE`.
+fn check_split(d: &BusDevice<device::Bound>) -> Result {
+    if d.driver_features() & virtio::features::RING_PACKED != 0 {
+        return Err(EOPNOTSUPP);
+    }
+    Ok(())
 }
 
 fn reader(arg: usize, len: usize) -> UserSliceReader {
@@ -242,35 +593,126 @@ fn writer(arg: usize, len: usize) -> UserSliceWriter {
     UserSlice::new(UserPtr::from_addr(arg), len).writer()
 }
 
+/// Reads a `struct vhost_vring_state`.
+fn read_state(arg: usize) -> Result<(u32, u32)> {
+    let mut r = reader(arg, 8);
+    Ok((r.read()?, r.read()?))
+}
+
+/// Writes a `struct vhost_vring_state`.
+fn write_state(arg: usize, idx: u32, num: u32) -> Result {
+    let mut w = writer(arg, 8);
+    w.write(&idx)?;
+    w.write(&num)
+}
+
+/// `VFIO_DEVICE_SET_IRQS` for the VQ and CONFIG indexes: eventfd triggers.
+fn set_irqs(handle: &Handle, set: vfio::IrqSet) -> Result {
+    if set.action != vfio::IrqAction::Trigger {
+        return Err(EINVAL);
+    }
+    // Every file first, so that a bad one changes nothing.
+    let mut fds: KVec<Option<EventFd>> = KVec::new();
+    match set.data {
+        vfio::IrqData::EventFd(raw) => {
+            for fd in raw.iter() {
+                let f = match *fd {
+                    -1 => None,
+                    fd => Some(EventFd::from_fd(fd)?),
+                };
+                fds.push(f, GFP_KERNEL)?;
+            }
+        }
+        // DATA_NONE with count 0: every trigger of the index goes.
+        vfio::IrqData::None if set.count == 0 => {
+            let n = match set.index {
+                vfio::vdpa::VQ_IRQ_INDEX => handle.with(|d| Ok(d.nvqs()))?,
+                _ => 1,
+            };
+            for _ in 0..n {
+                fds.push(None, GFP_KERNEL)?;
+            }
+        }
+        // Signalling from the kernel (loopback) is not offered.
+        _ => return Err(EINVAL),
+    }
+    let start = if set.count == 0 { 0 } else { set.start };
+    for (i, fd) in fds.drain_all().enumerate() {
+        let old = match set.index {
+            vfio::vdpa::VQ_IRQ_INDEX => handle.set_vq_call((start as usize + i) as u16, fd)?,
+            _ => handle.set_config_call(fd),
+        };
+        drop(old);
+    }
+    Ok(())
+}
+
 #[vtable]
 impl vfio::DeviceOps for VfioVdpa {
     fn open_device(dev: &vfio::Device<Self>) -> Result {
-        dev.data().handle.with(reset_empty)
+        let this = dev.data();
+        let st = this.dma.lock();
+        this.handle.with(|d| reset(d, &st))
     }
 
     fn close_device(dev: &vfio::Device<Self>) {
-        // ENODEV: the device is gone, nothing to stop.
-        let _ = dev.data().handle.with(reset_empty);
+        let this = dev.data();
+        let mut st = this.dma.lock();
+        // Stops the data path; ENODEV: the device is gone, nothing to stop.
+        let _ = this.handle.with(|d| reset(d, &st));
+        let _ = remove_records(&this.handle, &mut st, |_| true);
+        let _ = this.handle.with(|d| {
+            for q in 0..d.nvqs() {
+                drop(this.handle.set_vq_call(q as u16, None));
+            }
+            Ok(())
+        });
+        drop(this.handle.set_config_call(None));
     }
 
     fn info(_dev: &vfio::Device<Self>) -> vfio::DeviceInfo {
         vfio::DeviceInfo {
             flags: vfio::device_flags::VDPA | vfio::device_flags::RESET,
-            num_regions: vfio::vdpa::CONFIG_REGION_INDEX + 1,
-            num_irqs: 0,
+            num_regions: vfio::vdpa::NUM_REGIONS,
+            // VQ and CONFIG; REQ is reserved.
+            num_irqs: vfio::vdpa::CONFIG_IRQ_INDEX + 1,
         }
     }
 
     fn region_info(dev: &vfio::Device<Self>, index: u32) -> Result<vfio::RegionInfo> {
-        if index != vfio::vdpa::CONFIG_REGION_INDEX {
-            return Err(EINVAL);
-        }
-        let size = dev.data().handle.with(|d| Ok(d.config_size()))?;
+        let handle = &dev.data().handle;
+        let (size, flags) = match index {
+            vfio::vdpa::CONFIG_REGION_INDEX => (
+                handle.with(|d| Ok(d.config_size()))? as u64,
+                vfio::region_flags::READ | vfio::region_flags::WRITE,
+            ),
+            vfio::vdpa::NOTIFY_REGION_INDEX => (
+                u64::from(handle.with(|d| Ok(d.nvqs()))?) * PAGE_SIZE as u64,
+                vfio::region_flags::WRITE,
+            ),
+            _ => return Err(EINVAL),
+        };
         Ok(vfio::RegionInfo {
-            size: size as u64,
+            size,
             offset: vfio::region_offset(index),
-            flags: vfio::region_flags::READ | vfio::region_flags::WRITE,
+            flags,
         })
+    }
+
+    fn irq_info(dev: &vfio::Device<Self>, index: u32) -> Result<vfio::IrqInfo> {
+        let count = match index {
+            vfio::vdpa::VQ_IRQ_INDEX => dev.data().handle.with(|d| Ok(d.nvqs()))?,
+            vfio::vdpa::CONFIG_IRQ_INDEX => 1,
+            _ => return Err(EINVAL),
+        };
+        Ok(vfio::IrqInfo {
+            flags: vfio::irq_flags::EVENTFD | vfio::irq_flags::NORESIZE,
+            count,
+        })
+    }
+
+    fn set_irqs(dev: &vfio::Device<Self>, set: vfio::IrqSet) -> Result {
+        set_irqs(&dev.data().handle, set)
     }
 
     fn read(dev: &vfio::Device<Self>, buf: &mut UserSliceWriter, offset: u64) -> Result<usize> {
@@ -289,9 +731,20 @@ impl vfio::DeviceOps for VfioVdpa {
     }
 
     fn write(dev: &vfio::Device<Self>, buf: &mut UserSliceReader, offset: u64) -> Result<usize> {
-        let off = config_offset(offset)?;
-        let len = buf.len();
         let handle = &dev.data().handle;
+        let len = buf.len();
+        let (index, off) = vfio::region_of(offset);
+        if index == u64::from(vfio::vdpa::NOTIFY_REGION_INDEX) {
+            // A 2- or 4-byte write at the start of a queue's page kicks it.
+            let page = PAGE_SIZE as u64;
+            if (len != 2 && len != 4) || off % page != 0 {
+                return Err(EINVAL);
+            }
+            let q = u32::try_from(off / page).map_err(|_| EINVAL)?;
+            handle.with(|d| d.kick_vq(vq_index(d, q).map_err(|_| EINVAL)?))?;
+            return Ok(len);
+        }
+        let off = config_offset(offset)?;
         if len > handle.with(|d| Ok(d.config_size()))? {
             return Err(EINVAL);
         }
@@ -302,8 +755,11 @@ impl vfio::DeviceOps for VfioVdpa {
     }
 
     fn ioctl(dev: &vfio::Device<Self>, cmd: u32, arg: usize) -> Result<isize> {
-        let handle = &dev.data().handle;
+        let this = dev.data();
+        let handle = &this.handle;
         match cmd {
+            vhost::DMA_MAP => dma_map(dev, arg)?,
+            vhost::DMA_UNMAP => dma_unmap_ioctl(dev, arg)?,
             vhost::GET_FEATURES => {
                 let f = handle.with(|d| Ok(d.device_features()))?;
                 writer(arg, 8).write(&f)?;
@@ -317,6 +773,15 @@ impl vfio::DeviceOps for VfioVdpa {
                     d.set_features(f)
                 })?;
             }
+            vhost::GET_BACKEND_FEATURES => {
+                writer(arg, 8).write(&vhost::BACKEND_F_IOTLB_PERSIST)?;
+            }
+            vhost::SET_BACKEND_FEATURES => {
+                let f: u64 = reader(arg, 8).read()?;
+                if f & !vhost::BACKEND_F_IOTLB_PERSIST != 0 {
+                    return Err(EOPNOTSUPP);
+                }
+            }
             vhost::SET_OWNER => {}
             vhost::VDPA_GET_DEVICE_ID => {
                 let id = handle.with(|d| Ok(d.device_id()))?;
@@ -328,7 +793,22 @@ impl vfio::DeviceOps for VfioVdpa {
             }
             vhost::VDPA_SET_STATUS => {
                 let s: u8 = reader(arg, 1).read()?;
-                handle.with(|d| set_status(d, s))?;
+                let st = this.dma.lock();
+                handle.with(|d| set_status(d, &st, s))?;
+            }
+            vhost::VDPA_GET_CONFIG | vhost::VDPA_SET_CONFIG => {
+                let (off, len) = read_state(arg)?;
+                let (off, len) = (off as usize, len as usize);
+                let at = arg + 8;
+                if cmd == vhost::VDPA_GET_CONFIG {
+                    let mut v = KVec::from_elem(0u8, len, GFP_KERNEL)?;
+                    handle.with(|d| d.get_config(off, &mut v))?;
+                    writer(at, len).write_slice(&v)?;
+                } else {
+                    let mut v = KVec::from_elem(0u8, len, GFP_KERNEL)?;
+                    reader(at, len).read_slice(&mut v)?;
+                    handle.with(|d| d.set_config(off, &v))?;
+                }
             }
             vhost::VDPA_GET_CONFIG_SIZE => {
                 let size = handle.with(|d| Ok(d.config_size() as u32))?;
@@ -338,20 +818,91 @@ impl vfio::DeviceOps for VfioVdpa {
                 let n = handle.with(|d| Ok(d.nvqs()))?;
                 writer(arg, 4).write(&n)?;
             }
+            vhost::VDPA_GET_GROUP_NUM => {
+                let n = handle.with(|d| Ok(d.ngroups()))?;
+                writer(arg, 4).write(&n)?;
+            }
+            vhost::VDPA_GET_AS_NUM => {
+                let n = handle.with(|d| Ok(d.nas()))?;
+                writer(arg, 4).write(&n)?;
+            }
+            vhost::VDPA_GET_IOVA_RANGE => {
+                let (first, last) = handle.with(|d| Ok(d.iova_range()))?;
+                let mut w = writer(arg, 16);
+                w.write(&first)?;
+                w.write(&last)?;
+            }
             vhost::VDPA_GET_VRING_NUM => {
                 let n = handle.with(|d| Ok(d.vq_num_max()))?;
                 writer(arg, 2).write(&n)?;
             }
             vhost::SET_VRING_NUM => {
-                let mut r = reader(arg, 8);
-                let idx: u32 = r.read()?;
-                let num: u32 = r.read()?;
+                let (idx, num) = read_state(arg)?;
                 handle.with(|d| set_vring_num(d, idx, num))?;
             }
-            vfio::DEVICE_RESET => handle.with(reset_empty)?,
+            vhost::SET_VRING_ADDR => {
+                handle.with(|d| set_vring_addr(d, arg))?;
+            }
+            vhost::SET_VRING_BASE => {
+                let (idx, num) = read_state(arg)?;
+                handle.with(|d| {
+                    let idx = vq_index(d, idx)?;
+                    check_split(d)?;
+                    if driver_ok(d) {
+                        return Err(EINVAL);
+                    }
+                    d.set_vq_avail_index(idx, num as u16)
+                })?;
+            }
+            vhost::GET_VRING_BASE => {
+                let (idx, _) = read_state(arg)?;
+                let n = handle.with(|d| {
+                    let idx = vq_index(d, idx)?;
+                    check_split(d)?;
+                    d.vq_avail_index(idx)
+                })?;
+                write_state(arg, idx, u32::from(n))?;
+            }
+            vhost::VDPA_SET_VRING_ENABLE => {
+                let (idx, num) = read_state(arg)?;
+                handle.with(|d| d.set_vq_ready(vq_index(d, idx)?, num != 0))?;
+            }
+            vhost::VDPA_GET_VRING_GROUP => {
+                let (idx, _) = read_state(arg)?;
+                let g = handle.with(|d| d.vq_group(vq_index(d, idx)?))?;
+                write_state(arg, idx, g)?;
+            }
+            vhost::VDPA_GET_VRING_SIZE => {
+                let (idx, _) = read_state(arg)?;
+                let n = handle.with(|d| d.vq_size(vq_index(d, idx)?))?;
+                write_state(arg, idx, u32::from(n))?;
+            }
+            vhost::VDPA_SET_GROUP_ASID => {
+                let (group, asid) = read_state(arg)?;
+                handle.with(|d| {
+                    if group >= d.ngroups() || asid >= d.nas() {
+                        return Err(EINVAL);
+                    }
+                    if driver_ok(d) {
+                        return Err(EBUSY);
+                    }
+                    d.set_group_asid(group, asid)
+                })?;
+            }
+            vfio::DEVICE_RESET => {
+                let st = this.dma.lock();
+                handle.with(|d| reset(d, &st))?;
+            }
             _ => return Err(ENOTTY),
         }
         Ok(0)
+    }
+
+    fn dma_unmap(dev: &vfio::Device<Self>, iova: u64, length: u64) {
+        let this = dev.data();
+        let mut st = this.dma.lock();
+        let end = iova.saturating_add(length.max(1) - 1);
+        let _ = remove_records(&this.handle, &mut st, |r| r.iova <= end && iova <= r.last);
     }
 }
 

@@ -21,6 +21,7 @@ use crate::{
         from_result,
         to_result, //
     },
+    eventfd::EventFd,
     new_mutex,
     prelude::*,
     sync::{
@@ -28,12 +29,17 @@ use crate::{
             ARef,
             AlwaysRefCounted, //
         },
-        Arc, Mutex,
+        new_spinlock_irq,
+        Arc,
+        Mutex,
+        SpinLockIrq, //
     },
     types::Opaque,
+    vhost::iotlb::Iotlb,
     ThisModule, //
 };
 use core::{
+    ffi::c_void,
     marker::PhantomData,
     ptr::NonNull, //
 };
@@ -151,14 +157,15 @@ impl BusDevice<device::Bound> {
     }
 
     /// Sets the device status (`vdpa_set_status`); 0 is a reset, for which
-    /// [`BusDevice::reset`] reports errors.
+    /// [`BoundDevice::reset`] reports errors.
     pub fn set_status(&self, status: u8) {
         // SAFETY: As for `device_id`; the function takes `cf_lock`.
         unsafe { bindings::vdpa_set_status(self.as_raw(), status) }
     }
 
-    /// Resets the device (`vdpa_reset` without flags).
-    pub fn reset(&self) -> Result {
+    /// Resets the device (`vdpa_reset` without flags). The parent forgets
+    /// the callbacks; [`BoundDevice::reset`] installs them again.
+    fn reset_raw(&self) -> Result {
         // SAFETY: As for `device_id`; the helper takes `cf_lock`.
         to_result(unsafe { bindings::vdpa_reset(self.as_raw(), 0) })
     }
@@ -231,6 +238,186 @@ impl BusDevice<device::Bound> {
         // SAFETY: As for `device_id`; `idx` is a queue of the device.
         unsafe { f(self.as_raw(), idx, num) };
         Ok(())
+    }
+
+    /// The size of virtqueue `idx` the device prefers (`get_vq_size`), else
+    /// its maximum.
+    pub fn vq_size(&self, idx: u16) -> Result<u16> {
+        self.check_vq(idx)?;
+        match self.ops().get_vq_size {
+            // SAFETY: As for `device_id`; `idx` is a queue of the device.
+            Some(f) => Ok(unsafe { f(self.as_raw(), idx) }),
+            None => Ok(self.vq_num_max()),
+        }
+    }
+
+    fn check_vq(&self, idx: u16) -> Result {
+        if u32::from(idx) < self.nvqs() {
+            Ok(())
+        } else {
+            Err(EINVAL)
+        }
+    }
+
+    /// Sets where virtqueue `idx`'s descriptor table, driver (avail) and
+    /// device (used) areas are, as the device addresses memory.
+    pub fn set_vq_address(&self, idx: u16, desc: u64, driver: u64, device: u64) -> Result {
+        self.check_vq(idx)?;
+        let f = self.ops().set_vq_address.ok_or(EOPNOTSUPP)?;
+        // SAFETY: As for `device_id`; `idx` is a queue of the device.
+        to_result(unsafe { f(self.as_raw(), idx, desc, driver, device) })
+    }
+
+    /// Enables or disables virtqueue `idx`.
+    pub fn set_vq_ready(&self, idx: u16, ready: bool) -> Result {
+        self.check_vq(idx)?;
+        let f = self.ops().set_vq_ready.ok_or(EOPNOTSUPP)?;
+        // SAFETY: As for `set_vq_address`.
+        unsafe { f(self.as_raw(), idx, ready) };
+        Ok(())
+    }
+
+    /// Whether virtqueue `idx` is enabled.
+    pub fn vq_ready(&self, idx: u16) -> Result<bool> {
+        self.check_vq(idx)?;
+        let f = self.ops().get_vq_ready.ok_or(EOPNOTSUPP)?;
+        // SAFETY: As for `set_vq_address`.
+        Ok(unsafe { f(self.as_raw(), idx) })
+    }
+
+    /// Sets where the device resumes a split virtqueue: the next available
+    /// index it reads.
+    pub fn set_vq_avail_index(&self, idx: u16, avail: u16) -> Result {
+        self.check_vq(idx)?;
+        let f = self.ops().set_vq_state.ok_or(EOPNOTSUPP)?;
+        let mut state = bindings::vdpa_vq_state::default();
+        state.__bindgen_anon_1.split.avail_index = avail;
+        // SAFETY: As for `set_vq_address`; `state` is valid during the call.
+        to_result(unsafe { f(self.as_raw(), idx, &state) })
+    }
+
+    /// The next available index the device reads on split virtqueue `idx`.
+    pub fn vq_avail_index(&self, idx: u16) -> Result<u16> {
+        self.check_vq(idx)?;
+        let f = self.ops().get_vq_state.ok_or(EOPNOTSUPP)?;
+        let mut state = bindings::vdpa_vq_state::default();
+        // SAFETY: As for `set_vq_address`; `state` is valid for writes.
+        to_result(unsafe { f(self.as_raw(), idx, &mut state) })?;
+        // SAFETY: The split member is the one for split virtqueues; every
+        // bit pattern is a valid `u16`.
+        Ok(unsafe { state.__bindgen_anon_1.split.avail_index })
+    }
+
+    /// Notifies the device of new buffers on virtqueue `idx`. Any context
+    /// may call it (the vDPA convention: `virtio_vdpa` kicks under spinlocks).
+    pub fn kick_vq(&self, idx: u16) -> Result {
+        self.check_vq(idx)?;
+        let f = self.ops().kick_vq.ok_or(EOPNOTSUPP)?;
+        // SAFETY: As for `set_vq_address`.
+        unsafe { f(self.as_raw(), idx) };
+        Ok(())
+    }
+
+    /// The number of virtqueue groups.
+    pub fn ngroups(&self) -> u32 {
+        // SAFETY: As for `nvqs`.
+        unsafe { (*self.as_raw()).ngroups }
+    }
+
+    /// The group of virtqueue `idx` (0 if the device has one group).
+    pub fn vq_group(&self, idx: u16) -> Result<u32> {
+        self.check_vq(idx)?;
+        match self.ops().get_vq_group {
+            // SAFETY: As for `set_vq_address`.
+            Some(f) => Ok(unsafe { f(self.as_raw(), idx) }),
+            None => Ok(0),
+        }
+    }
+
+    /// Puts virtqueue group `group` in address space `asid`; `EINVAL` for a
+    /// group or address space the device does not have.
+    pub fn set_group_asid(&self, group: u32, asid: u32) -> Result {
+        if group >= self.ngroups() || asid >= self.nas() {
+            return Err(EINVAL);
+        }
+        let f = self.ops().set_group_asid.ok_or(EOPNOTSUPP)?;
+        // SAFETY: As for `device_id`; both are in range.
+        to_result(unsafe { f(self.as_raw(), group, asid) })
+    }
+
+    /// The IOVAs the device can use, first and last (all of them if the
+    /// parent does not say).
+    pub fn iova_range(&self) -> (u64, u64) {
+        match self.ops().get_iova_range {
+            Some(f) => {
+                // SAFETY: As for `device_id`.
+                let r = unsafe { f(self.as_raw()) };
+                (r.first, r.last)
+            }
+            None => (0, u64::MAX),
+        }
+    }
+
+    /// The vhost backend features the parent offers (`VHOST_BACKEND_F_*` bits).
+    pub fn backend_features(&self) -> u64 {
+        match self.ops().get_backend_features {
+            // SAFETY: As for `device_id`.
+            Some(f) => unsafe { f(self.as_raw()) },
+            None => 0,
+        }
+    }
+
+    /// Replaces the mappings of address space `asid` with those of `iotlb`
+    /// (physical addresses), for [`DmaModel::Batch`] devices. The parent
+    /// copies what it needs before returning.
+    pub fn set_map(&self, asid: u32, iotlb: &Iotlb) -> Result {
+        if asid >= self.nas() {
+            return Err(EINVAL);
+        }
+        let f = self.ops().set_map.ok_or(EOPNOTSUPP)?;
+        // SAFETY: As for `device_id`; `iotlb` is valid and unchanged during
+        // the call.
+        to_result(unsafe { f(self.as_raw(), asid, iotlb.as_raw()) })
+    }
+
+    /// Installs the callbacks of `calls` (one per queue, then the config
+    /// space's).
+    fn install_callbacks(&self, calls: &[Pin<KBox<CallSlot>>]) {
+        let ops = self.ops();
+        for (i, slot) in calls.iter().enumerate() {
+            let slot: &CallSlot = slot;
+            let mut cb = bindings::vdpa_callback {
+                callback: Some(call_trampoline),
+                private: core::ptr::from_ref(slot).cast_mut().cast(),
+                trigger: core::ptr::null_mut(),
+            };
+            if i < self.nvqs() as usize {
+                if let Some(f) = ops.set_vq_cb {
+                    // SAFETY: As for `device_id`; the parent copies `cb`; the
+                    // slot outlives the installation (see `CallSlot`).
+                    unsafe { f(self.as_raw(), i as u16, &mut cb) };
+                }
+            } else if let Some(f) = ops.set_config_cb {
+                // SAFETY: As above.
+                unsafe { f(self.as_raw(), &mut cb) };
+            }
+        }
+    }
+
+    /// Removes every callback.
+    fn clear_callbacks(&self) {
+        let ops = self.ops();
+        let mut cb = bindings::vdpa_callback::default();
+        for i in 0..self.nvqs() {
+            if let Some(f) = ops.set_vq_cb {
+                // SAFETY: As for `device_id`; an empty callback.
+                unsafe { f(self.as_raw(), i as u16, &mut cb) };
+            }
+        }
+        if let Some(f) = ops.set_config_cb {
+            // SAFETY: As above.
+            unsafe { f(self.as_raw(), &mut cb) };
+        }
     }
 
     /// How the device takes its mappings (the precedence of `vhost_vdpa`).
@@ -323,30 +510,113 @@ unsafe impl Send for BusDevice {}
 // SAFETY: As above.
 unsafe impl Sync for BusDevice {}
 
-/// The device of a binding, for as long as it is bound.
+/// Where the callback of a queue, or of the config space, signals: an
+/// eventfd, or nothing.
+///
+/// # Invariants
+///
+/// A slot is installed as a callback's private data only while the device is
+/// bound; the abstraction removes the callbacks before the binding, which
+/// holds the slots' [`Handle`], is dropped.
+#[pin_data]
+pub struct CallSlot {
+    #[pin]
+    fd: SpinLockIrq<Option<EventFd>>,
+}
+
+/// The callback of every queue and of the config space.
+///
+/// # Safety
+///
+/// Called by a parent with the private data installed by
+/// `install_callbacks`: a live [`CallSlot`].
+unsafe extern "C" fn call_trampoline(private: *mut c_void) -> bindings::irqreturn_t {
+    // SAFETY: By the safety requirements, `private` is a live slot.
+    let slot = unsafe { &*private.cast::<CallSlot>() };
+    if let Some(fd) = slot.fd.lock().as_ref() {
+        fd.signal();
+    }
+    bindings::irqreturn_IRQ_HANDLED
+}
+
+/// The device of a binding, for as long as it is bound, and where its
+/// callbacks signal.
+///
+/// The callbacks of every queue and of the config space are installed at
+/// probe and after every [`BoundDevice::reset`] (parents forget them at a
+/// reset); each signals the eventfd set with [`Handle::set_vq_call`] or
+/// [`Handle::set_config_call`], if any.
 ///
 /// # Invariants
 ///
 /// `dev` is `Some` only while the device is bound to the driver that got
 /// this handle in its probe: the abstraction sets it to `None` after
-/// [`Driver::remove`], before the device is unbound.
+/// [`Driver::remove`], before the device is unbound. `calls` has one slot
+/// per queue and one for the config space, never reallocated.
 #[pin_data]
 pub struct Handle {
     #[pin]
     dev: Mutex<Option<ARef<BusDevice>>>,
+    calls: KVec<Pin<KBox<CallSlot>>>,
+}
+
+/// A bound device, lent by [`Handle::with`].
+pub struct BoundDevice<'a> {
+    dev: &'a BusDevice<device::Bound>,
+    calls: &'a [Pin<KBox<CallSlot>>],
+}
+
+impl core::ops::Deref for BoundDevice<'_> {
+    type Target = BusDevice<device::Bound>;
+
+    fn deref(&self) -> &Self::Target {
+        self.dev
+    }
+}
+
+impl BoundDevice<'_> {
+    /// Resets the device (`vdpa_reset` without flags) and installs the
+    /// callbacks again.
+    pub fn reset(&self) -> Result {
+        let r = self.dev.reset_raw();
+        self.dev.install_callbacks(self.calls);
+        r
+    }
 }
 
 impl Handle {
     /// Calls `f` with the bound device, holding the handle's lock (which
     /// delays the unbinding); `ENODEV` if the device was unbound.
-    pub fn with<R>(&self, f: impl FnOnce(&BusDevice<device::Bound>) -> Result<R>) -> Result<R> {
+    pub fn with<R>(&self, f: impl FnOnce(&BoundDevice<'_>) -> Result<R>) -> Result<R> {
         let guard = self.dev.lock();
         let dev: &BusDevice = guard.as_deref().ok_or(ENODEV)?;
         let ptr: *const BusDevice = dev;
         // SAFETY: `dev` is `Some`, so the device is bound (type invariant)
         // until the lock is released; `BusDevice` is transparent over a type
         // that does not depend on the context.
-        f(unsafe { &*ptr.cast::<BusDevice<device::Bound>>() })
+        let dev = unsafe { &*ptr.cast::<BusDevice<device::Bound>>() };
+        f(&BoundDevice {
+            dev,
+            calls: &self.calls,
+        })
+    }
+
+    /// Makes the callback of virtqueue `idx` signal `fd` (nothing: `None`);
+    /// `EINVAL` for a queue the device does not have. Returns the eventfd it
+    /// signalled before.
+    pub fn set_vq_call(&self, idx: u16, fd: Option<EventFd>) -> Result<Option<EventFd>> {
+        let slot = self.calls[..self.calls.len() - 1]
+            .get(usize::from(idx))
+            .ok_or(EINVAL)?;
+        Ok(core::mem::replace(&mut *slot.fd.lock(), fd))
+    }
+
+    /// Makes the config-change callback signal `fd` (nothing: `None`).
+    /// Returns the eventfd it signalled before.
+    pub fn set_config_call(&self, fd: Option<EventFd>) -> Option<EventFd> {
+        // There is always the config space's slot, last.
+        let slot = &self.calls[self.calls.len() - 1];
+        core::mem::replace(&mut *slot.fd.lock(), fd)
     }
 
     fn revoke(&self) {
@@ -437,17 +707,40 @@ impl<T: Driver> Registration<T> {
                 }
             }
             let normal: &BusDevice = dev;
+            let n = normal.nvqs() as usize + 1;
+            let mut calls = KVec::with_capacity(n, GFP_KERNEL)?;
+            for _ in 0..n {
+                calls.push(
+                    KBox::pin_init(
+                        pin_init!(CallSlot {
+                            fd <- new_spinlock_irq!(None, "vdpa::driver::CallSlot"),
+                        }),
+                        GFP_KERNEL,
+                    )?,
+                    GFP_KERNEL,
+                )?;
+            }
             let handle = Arc::pin_init(
                 pin_init!(Handle {
                     dev <- new_mutex!(Some(ARef::from(normal))),
+                    calls,
                 }),
                 GFP_KERNEL,
             )?;
+            let slots = handle.clone();
             let data = try_pin_init!(Binding::<T> {
                 handle: handle.clone(),
                 data <- T::probe(dev, handle, &reg.ctx),
             });
-            dev.as_ref().set_drvdata(data)?;
+            let bound: &BusDevice<device::Bound> = dev;
+            if let Err(e) = dev.as_ref().set_drvdata(data) {
+                // In case a failed probe reset the device through the handle.
+                bound.clear_callbacks();
+                return Err(e);
+            }
+            // The slots live in the handle, which the binding holds until
+            // after `remove_callback` has removed the callbacks.
+            bound.install_callbacks(&slots.calls);
             Ok(0)
         })
     }
@@ -467,7 +760,8 @@ impl<T: Driver> Registration<T> {
         }
         // Stop whatever the driver left running; nothing calls the parent
         // for this binding after this.
-        let _ = dev.reset();
+        let _ = dev.reset_raw();
+        dev.clear_callbacks();
         // SAFETY: As above; this is the last use of the data.
         drop(unsafe { dev.as_ref().drvdata_obtain::<Binding<T>>() });
     }

@@ -20,7 +20,10 @@ use crate::{
     },
     types::Opaque,
 };
-use core::marker::PhantomData;
+use core::{
+    marker::PhantomData,
+    ptr::NonNull, //
+};
 
 /// Access permissions of a mapping.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,7 +88,8 @@ impl Iotlb {
         unsafe { &*ptr.cast() }
     }
 
-    fn as_raw(&self) -> *mut bindings::vhost_iotlb {
+    /// The C IOTLB.
+    pub(crate) fn as_raw(&self) -> *mut bindings::vhost_iotlb {
         self.0.get()
     }
 
@@ -110,6 +114,56 @@ impl Iotlb {
     /// Returns true if there is no mapping.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// An IOTLB of its own, not shared: built by its owner, lent to a device's
+/// `set_map` (which copies what it needs), dropped.
+///
+/// # Invariants
+///
+/// `self.0` was allocated by `vhost_iotlb_alloc` and is owned by `self`.
+pub struct OwnedIotlb(NonNull<bindings::vhost_iotlb>);
+
+// SAFETY: The IOTLB is plain kernel memory, used through `&mut self` for
+// changes, and may be freed from any thread.
+unsafe impl Send for OwnedIotlb {}
+// SAFETY: A shared reference only reads it.
+unsafe impl Sync for OwnedIotlb {}
+
+impl OwnedIotlb {
+    /// Creates an empty IOTLB that holds at most `limit` mappings; `EINVAL`
+    /// for 0 (such an IOTLB would refuse every mapping).
+    pub fn new(limit: u32) -> Result<Self> {
+        if limit == 0 {
+            return Err(EINVAL);
+        }
+        // SAFETY: Any limit is accepted; the result is NULL or a new IOTLB.
+        let p = unsafe { bindings::vhost_iotlb_alloc(limit, 0) };
+        // INVARIANT: Allocated just above, owned by the result.
+        Ok(Self(NonNull::new(p).ok_or(ENOMEM)?))
+    }
+
+    /// Maps `start..=last` to `addr..` with the given permission. Fails with
+    /// `EFAULT` if `last < start` and `ENOSPC` past the limit.
+    pub fn add_range(&mut self, start: u64, last: u64, addr: u64, perm: Perm) -> Result {
+        // SAFETY: The IOTLB is valid and ours (type invariant).
+        to_result(unsafe {
+            bindings::vhost_iotlb_add_range(self.0.as_ptr(), start, last, addr, perm.as_raw())
+        })
+    }
+
+    /// The IOTLB, to read or to lend.
+    pub fn iotlb(&self) -> &Iotlb {
+        // SAFETY: Valid (type invariant); changes need `&mut self`.
+        unsafe { Iotlb::from_raw(self.0.as_ptr()) }
+    }
+}
+
+impl Drop for OwnedIotlb {
+    fn drop(&mut self) {
+        // SAFETY: Ours (type invariant); freed once, here.
+        unsafe { bindings::vhost_iotlb_free(self.0.as_ptr()) }
     }
 }
 

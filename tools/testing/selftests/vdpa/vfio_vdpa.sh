@@ -1,12 +1,13 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# The mdev bridge (vfio_vdpa, include/uapi/linux/vfio_vdpa.h), control path:
-# a vDPA net device of the Rust simulator bound to vfio_vdpa through
-# driver_override becomes an mdev parent with one type; an mdev created on
-# it opens through a type1 container, and vfio_vdpa_ctl.c checks
-# GET_INFO, the CONFIG region and the vhost ioctls on the VFIO fd with their
-# errnos. While the mdev is open, rmmod vfio_vdpa is refused and the mdev's
+# The mdev bridge (vfio_vdpa, include/uapi/linux/vfio_vdpa.h): a vDPA net
+# device of the Rust simulator bound to vfio_vdpa through driver_override
+# becomes an mdev parent with one type; an mdev created on it opens through
+# a type1 container. vfio_vdpa_ctl.c checks GET_INFO, the regions, the irq
+# indexes and the vhost ioctls on the VFIO fd with their errnos;
+# vhost_vdpa_net.c runs its net tests through the bridge (DMA through the
+# container, calls through SET_IRQS, kicks through the NOTIFY region). While the mdev is open, rmmod vfio_vdpa is refused and the mdev's
 # remove waits for the close. Then every way of removing it ends cleanly
 # while no fd is open: the mdev's remove, unbinding the vDPA device, vdpa dev
 # del, rmmod.
@@ -73,6 +74,14 @@ t_ctl() {
 	features=$("$DIR/vdpa_nl.py" mgmtdev-features "${MGMT%%/*}" "${MGMT#*/}") ||
 		{ ktap_test_fail "vdpa_nl.py mgmtdev-features $MGMT: $features"; return; }
 	ktap_run_program "" "$DIR/vfio_vdpa_ctl" "$GROUP" "$UUID" "$MAC" "$features"
+}
+
+# The vhost-vdpa userspace driver's net tests, through the bridge: frames
+# loop back byte for byte, bad requests and chains are refused, memory never
+# given stays out of reach, pins are charged and returned.
+t_net() {
+	test_desc "vhost_vdpa_net vfio:UUID"
+	ktap_run_program "bridge:" "$DIR/vhost_vdpa_net" "vfio:$UUID"
 }
 
 # Starts vfio_vdpa_ctl holding the mdev open (HOLD coprocess); 0 once it
@@ -164,7 +173,7 @@ t_kmemleak() {
 	vdpa_kmemleak_clean
 }
 
-TESTS=(t_bind t_no_override t_type t_create t_create_second t_ctl t_rmmod_while_open
+TESTS=(t_bind t_no_override t_type t_create t_create_second t_ctl t_net t_rmmod_while_open
 	t_remove_waits t_remove_mdev t_unbind t_dev_del t_rmmod t_kmemleak)
 
 ktap_print_header
@@ -174,6 +183,8 @@ vdpa_require "the VFIO container (/dev/vfio/vfio)" test -c /dev/vfio/vfio
 vdpa_require "the Rust simulator (vdpa_rsim)" modprobe vdpa_rsim
 vdpa_require "the mdev bridge (vfio_vdpa)" modprobe vfio_vdpa
 test_runs_program t_ctl "$DIR/vfio_vdpa_ctl"
+test_runs_program t_net "$DIR/vhost_vdpa_net" vfio:
+ulimit -l unlimited
 tests_set_plan 1 "${TESTS[@]}"
 
 cleanup() {

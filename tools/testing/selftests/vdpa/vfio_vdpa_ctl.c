@@ -121,9 +121,9 @@ static void get_info(void)
 	int r = xioctl(dev, VFIO_DEVICE_GET_INFO, &info);
 
 	ksft_test_result(!r && (info.flags & VFIO_DEVICE_FLAGS_VDPA) &&
-			 (info.flags & VFIO_DEVICE_FLAGS_RESET) && info.num_regions == 1 &&
-			 info.num_irqs == 0,
-			 "VFIO_DEVICE_GET_INFO: a vDPA device, 1 region, no irqs (%d: flags %#x, %u, %u)\n",
+			 (info.flags & VFIO_DEVICE_FLAGS_RESET) && info.num_regions == 2 &&
+			 info.num_irqs == 2,
+			 "VFIO_DEVICE_GET_INFO: a vDPA device, 2 regions, 2 irq indexes (%d: flags %#x, %u, %u)\n",
 			 r, info.flags, info.num_regions, info.num_irqs);
 }
 
@@ -137,7 +137,7 @@ static void get_info_short(void)
 
 static void region_info(void)
 {
-	struct vfio_region_info other = { .argsz = sizeof(other), .index = 1 };
+	struct vfio_region_info other = { .argsz = sizeof(other), .index = 2 };
 	int r, r2;
 
 	config.index = VFIO_VDPA_CONFIG_REGION_INDEX;
@@ -146,8 +146,37 @@ static void region_info(void)
 	ksft_test_result(!r && config.size >= 6 &&
 			 config.flags == (VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE) &&
 			 r2 == EINVAL,
-			 "the CONFIG region is readable and writable, region 1 EINVAL (%d: size %llu flags %#x; %d)\n",
+			 "the CONFIG region is readable and writable, region 2 EINVAL (%d: size %llu flags %#x; %d)\n",
 			 r, (unsigned long long)config.size, config.flags, r2);
+}
+
+static void notify_region_info(void)
+{
+	struct vfio_region_info n = { .argsz = sizeof(n), .index = VFIO_VDPA_NOTIFY_REGION_INDEX };
+	int r = xioctl(dev, VFIO_DEVICE_GET_REGION_INFO, &n);
+
+	ksft_test_result(!r && n.size == 3 * 4096 && n.flags == VFIO_REGION_INFO_FLAG_WRITE &&
+			 n.offset != config.offset,
+			 "the NOTIFY region: a page per queue, write-only (%d: size %llu flags %#x)\n",
+			 r, (unsigned long long)n.size, n.flags);
+}
+
+static void irq_info(void)
+{
+	struct vfio_irq_info vq = { .argsz = sizeof(vq), .index = VFIO_VDPA_VQ_IRQ_INDEX };
+	struct vfio_irq_info cfg = { .argsz = sizeof(cfg), .index = VFIO_VDPA_CONFIG_IRQ_INDEX };
+	struct vfio_irq_info bad = { .argsz = sizeof(bad), .index = 2 };
+	struct vfio_irq_info shrt = { .argsz = 8, .index = 0 };
+	const unsigned int fl = VFIO_IRQ_INFO_EVENTFD | VFIO_IRQ_INFO_NORESIZE;
+	int r = xioctl(dev, VFIO_DEVICE_GET_IRQ_INFO, &vq);
+	int r2 = xioctl(dev, VFIO_DEVICE_GET_IRQ_INFO, &cfg);
+	int r3 = xioctl(dev, VFIO_DEVICE_GET_IRQ_INFO, &bad);
+	int r4 = xioctl(dev, VFIO_DEVICE_GET_IRQ_INFO, &shrt);
+
+	ksft_test_result(!r && vq.count == 3 && vq.flags == fl && !r2 && cfg.count == 1 &&
+			 cfg.flags == fl && r3 == EINVAL && r4 == EINVAL,
+			 "irq info: VQ 3 eventfds, CONFIG 1; index 2 and a short argsz EINVAL (%d %u, %d %u, %d, %d)\n",
+			 r, vq.count, r2, cfg.count, r3, r4);
 }
 
 static void device_id(void)
@@ -329,6 +358,8 @@ static const struct vdpa_test tests[] = {
 	VDPA_TEST(get_info),
 	VDPA_TEST(get_info_short),
 	VDPA_TEST(region_info),
+	VDPA_TEST(notify_region_info),
+	VDPA_TEST(irq_info),
 	VDPA_TEST(device_id),
 	VDPA_TEST(features),
 	VDPA_TEST(config_size),

@@ -14,7 +14,62 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <linux/vfio.h>
+#include <linux/vfio_vdpa.h>
+
 #include "vhost_vdpa_lib.h"
+
+/*
+ * Opens the mdev uuid through a type1 container: d->fd is its device fd.
+ * Returns 0 or a negative errno.
+ */
+static int vfio_open(struct dev *d, const char *uuid)
+{
+	struct vfio_group_status gs = { .argsz = sizeof(gs) };
+	struct vfio_region_info ri = { .argsz = sizeof(ri), .index = VFIO_VDPA_NOTIFY_REGION_INDEX };
+	char link[256], path[320], *n;
+	ssize_t len;
+
+	d->vfio = 1;
+	d->in_container = 0;
+	d->group = d->container = d->fd = -1;
+	snprintf(path, sizeof(path), "/sys/bus/mdev/devices/%s/iommu_group", uuid);
+	len = readlink(path, link, sizeof(link) - 1);
+	if (len < 0)
+		return -errno;
+	link[len] = 0;
+	n = strrchr(link, '/');
+	snprintf(path, sizeof(path), "/dev/vfio/%s", n ? n + 1 : link);
+	d->container = open("/dev/vfio/vfio", O_RDWR);
+	d->group = open(path, O_RDWR);
+	if (d->container < 0 || d->group < 0)
+		return -errno;
+	if (ioctl(d->group, VFIO_GROUP_GET_STATUS, &gs))
+		return -errno;
+	if (!(gs.flags & VFIO_GROUP_FLAGS_VIABLE))
+		return -EPERM;
+	if (ioctl(d->group, VFIO_GROUP_SET_CONTAINER, &d->container) ||
+	    ioctl(d->container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU))
+		return -errno;
+	d->fd = ioctl(d->group, VFIO_GROUP_GET_DEVICE_FD, uuid);
+	if (d->fd < 0)
+		return -errno;
+	if (ioctl(d->fd, VFIO_DEVICE_GET_REGION_INFO, &ri))
+		return -errno;
+	d->notify_off = ri.offset;
+	return 0;
+}
+
+void dev_close(struct dev *d)
+{
+	close(d->fd);
+	d->fd = -1;
+	if (d->vfio) {
+		close(d->group);
+		close(d->container);
+		d->in_container = 0;
+	}
+}
 
 int dev_open(struct dev *d, const char *path, int nq)
 {
@@ -23,7 +78,14 @@ int dev_open(struct dev *d, const char *path, int nq)
 	if (nq > MAX_QUEUES)
 		return -EINVAL;
 	d->nq = nq;
-	d->fd = open(path, O_RDWR);
+	d->vfio = 0;
+	if (!strncmp(path, "vfio:", 5)) {
+		q = vfio_open(d, path + 5);
+		if (q)
+			return q;
+	} else {
+		d->fd = open(path, O_RDWR);
+	}
 	if (d->fd < 0)
 		return -errno;
 	for (q = 0; q < nq; q++) {
@@ -112,6 +174,69 @@ uint64_t iova(struct dev *d, const void *p)
 	return 0;
 }
 
+/*
+ * The container maps each region at its IOVA, once; a mapping that is not a
+ * region's own is mapped as given (and stays until the container closes).
+ */
+static int vfio_container_map(struct dev *d, uint64_t io, uint64_t size, uint64_t uaddr)
+{
+	struct vfio_iommu_type1_dma_map m = {
+		.argsz = sizeof(m),
+		.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
+		.vaddr = uaddr,
+		.iova = io,
+		.size = size,
+	};
+	int i;
+
+	for (i = 0; i < d->nregions; i++) {
+		struct region *reg = &d->regions[i];
+
+		if (uaddr < (uintptr_t)reg->mem || uaddr - (uintptr_t)reg->mem != io - reg->iova ||
+		    io < reg->iova || size > reg->size - (io - reg->iova))
+			continue;
+		if (d->in_container & (1u << i))
+			return 0;
+		m.vaddr = (uintptr_t)reg->mem;
+		m.iova = reg->iova;
+		m.size = reg->size;
+		if (ioctl(d->container, VFIO_IOMMU_MAP_DMA, &m))
+			return -errno;
+		d->in_container |= 1u << i;
+		return 0;
+	}
+	return ioctl(d->container, VFIO_IOMMU_MAP_DMA, &m) ? -errno : 0;
+}
+
+/* An IOTLB message as VFIO_VDPA_DMA_MAP or _UNMAP. */
+static int vfio_iotlb(struct dev *d, uint8_t type, uint32_t asid, uint64_t io, uint64_t size,
+		      uint64_t uaddr)
+{
+	struct {
+		struct vfio_vdpa_dma_map m;
+		struct vfio_vdpa_dma_range r;
+	} map = {
+		.m = { .argsz = sizeof(map), .asid = asid, .count = 1 },
+		.r = { .iova = io, .size = size, .perm = VHOST_ACCESS_RW },
+	};
+	struct vfio_vdpa_dma_unmap un = {
+		.argsz = sizeof(un), .asid = asid, .iova = io, .size = size,
+	};
+	int r;
+
+	if (type != VHOST_IOTLB_UPDATE) {
+		if (!io && size == ~0ull) {
+			un.flags = VFIO_VDPA_DMA_UNMAP_ALL;
+			un.iova = un.size = 0;
+		}
+		return ioctl(d->fd, VFIO_VDPA_DMA_UNMAP, &un) ? -errno : 0;
+	}
+	r = vfio_container_map(d, io, size, uaddr);
+	if (r)
+		return r;
+	return ioctl(d->fd, VFIO_VDPA_DMA_MAP, &map) ? -errno : 0;
+}
+
 int iotlb(struct dev *d, uint8_t type, uint32_t asid, uint64_t io, uint64_t size,
 	  uint64_t uaddr)
 {
@@ -127,8 +252,14 @@ int iotlb(struct dev *d, uint8_t type, uint32_t asid, uint64_t io, uint64_t size
 		},
 	};
 
-	if (write(d->fd, &msg, sizeof(msg)) != sizeof(msg))
+	if (d->vfio) {
+		int r = vfio_iotlb(d, type, asid, io, size, uaddr);
+
+		if (r)
+			return r;
+	} else if (write(d->fd, &msg, sizeof(msg)) != sizeof(msg)) {
 		return -errno;
+	}
 	if (type == VHOST_IOTLB_UPDATE && asid < 32)
 		d->mapped_asids |= 1u << asid;
 	return 0;
@@ -182,25 +313,58 @@ static int map_regions(struct dev *d)
 	return 0;
 }
 
-static int setup_queue(struct dev *d, int q)
+/* Queue q's call eventfd, through VFIO_DEVICE_SET_IRQS. */
+static int vfio_set_call(struct dev *d, int q, int fd)
+{
+	struct {
+		struct vfio_irq_set s;
+		int32_t fd;
+	} set = {
+		.s = {
+			.argsz = sizeof(set),
+			.flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER,
+			.index = VFIO_VDPA_VQ_IRQ_INDEX,
+			.start = q,
+			.count = 1,
+		},
+		.fd = fd,
+	};
+
+	return ioctl(d->fd, VFIO_DEVICE_SET_IRQS, &set) ? -errno : 0;
+}
+
+int set_vring(struct dev *d, int q, uint64_t desc, uint64_t avail, uint64_t used)
 {
 	struct ring *rg = &d->rings[q];
 	struct vhost_vring_state num = { q, rg->num }, base = { q, 0 }, en = { q, 1 };
 	struct vhost_vring_addr addr = {
 		.index = q,
-		.desc_user_addr = iova(d, rg->desc),
-		.avail_user_addr = iova(d, rg->avail),
-		.used_user_addr = iova(d, rg->used),
+		.desc_user_addr = desc,
+		.avail_user_addr = avail,
+		.used_user_addr = used,
 	};
 	struct vhost_vring_file kick = { q, rg->kick }, call = { q, rg->call };
 
 	if (ioctl(d->fd, VHOST_SET_VRING_NUM, &num) || ioctl(d->fd, VHOST_SET_VRING_ADDR, &addr) ||
-	    ioctl(d->fd, VHOST_SET_VRING_BASE, &base) ||
-	    ioctl(d->fd, VHOST_SET_VRING_KICK, &kick) ||
-	    ioctl(d->fd, VHOST_SET_VRING_CALL, &call) ||
-	    ioctl(d->fd, VHOST_VDPA_SET_VRING_ENABLE, &en))
+	    ioctl(d->fd, VHOST_SET_VRING_BASE, &base))
 		return -errno;
-	return 0;
+	if (d->vfio) {
+		int r = vfio_set_call(d, q, rg->call);
+
+		if (r)
+			return r;
+	} else if (ioctl(d->fd, VHOST_SET_VRING_KICK, &kick) ||
+		   ioctl(d->fd, VHOST_SET_VRING_CALL, &call)) {
+		return -errno;
+	}
+	return ioctl(d->fd, VHOST_VDPA_SET_VRING_ENABLE, &en) ? -errno : 0;
+}
+
+static int setup_queue(struct dev *d, int q)
+{
+	struct ring *rg = &d->rings[q];
+
+	return set_vring(d, q, iova(d, rg->desc), iova(d, rg->avail), iova(d, rg->used));
 }
 
 int setup(struct dev *d)
@@ -232,23 +396,34 @@ int setup(struct dev *d)
 	return set_status(d, st | VIRTIO_CONFIG_S_DRIVER_OK);
 }
 
+void kick(struct dev *d, int q)
+{
+	struct ring *r = &d->rings[q];
+	uint64_t one = 1;
+	uint16_t q16 = q;
+
+	if (r->doorbell)
+		*r->doorbell = q;
+	else if (d->vfio) {
+		if (pwrite(d->fd, &q16, sizeof(q16), d->notify_off + (uint64_t)q * PAGE) != 2)
+			perror("kick");
+	} else if (write(r->kick, &one, sizeof(one)) != sizeof(one))
+		perror("kick");
+}
+
 static void publish(struct dev *d, struct ring *r, uint16_t head)
 {
-	uint64_t one = 1;
-
 	r->avail->ring[r->avail_idx % r->num] = head;
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	r->avail->idx = ++r->avail_idx;
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (r->doorbell)
-		*r->doorbell = r - d->rings;
-	else if (write(r->kick, &one, sizeof(one)) != sizeof(one))
-		perror("kick");
+	kick(d, r - d->rings);
 }
 
 int map_doorbell(struct dev *d, int q)
 {
-	void *p = mmap(NULL, PAGE, PROT_WRITE, MAP_SHARED, d->fd, (off_t)q * PAGE);
+	void *p = mmap(NULL, PAGE, PROT_WRITE, MAP_SHARED, d->fd,
+		       (off_t)(d->vfio ? d->notify_off : 0) + (off_t)q * PAGE);
 
 	if (p == MAP_FAILED)
 		return -errno;

@@ -7,6 +7,14 @@
  * spaces on the way), posts descriptor chains and waits for used entries.
  * The programs report through kselftest.h, their tests a table (vdpa_test.h).
  *
+ * The same driver runs a vfio_vdpa mdev (include/uapi/linux/vfio_vdpa.h):
+ * a path "vfio:UUID" opens the mdev through a type1 container, as a VMM
+ * does. The vhost ioctls are the same on the VFIO device fd; what differs is
+ * in this library: a region is mapped into the container at its IOVA (once)
+ * and VFIO_VDPA_DMA_MAP gives it to an address space of the device; calls
+ * are set with VFIO_DEVICE_SET_IRQS; a kick is a write to the queue's page
+ * of the NOTIFY region.
+ *
  * Each region is an anonymous, locked mapping of the program's memory seen by
  * the device at one IOVA in one address space (ASID). A queue's ring takes
  * RING_PAGES pages of one region. The device reaches the rings and buffers
@@ -59,6 +67,11 @@ struct ring {
 
 struct dev {
 	int fd;
+	/* A vfio_vdpa mdev: its group and container, the NOTIFY region's offset. */
+	int vfio, group, container;
+	uint64_t notify_off;
+	/* One bit per region mapped into the container. */
+	uint32_t in_container;
 	/* What the device reports: its virtio id and number of queues. */
 	uint32_t id, nvqs;
 	/* The queues the driver sets up (at most nvqs). */
@@ -85,6 +98,8 @@ struct dev {
  * negative errno; d->fd is negative when the device could not be opened.
  */
 int dev_open(struct dev *d, const char *path, int nq);
+/* Closes the device (and its group and container). */
+void dev_close(struct dev *d);
 /* Keeps the backend features of want the device has; 0 or a negative errno. */
 int negotiate_backend(struct dev *d, uint64_t want, uint64_t *got);
 int get_config(struct dev *d, uint32_t off, void *buf, uint32_t len);
@@ -101,6 +116,13 @@ uint64_t iova(struct dev *d, const void *p);
 int iotlb(struct dev *d, uint8_t type, uint32_t asid, uint64_t io, uint64_t size,
 	  uint64_t uaddr);
 int set_status(struct dev *d, uint8_t s);
+/*
+ * Sets queue q up (size, ring addresses as IOVAs, base 0, kick and call,
+ * enabled); 0 or a negative errno.
+ */
+int set_vring(struct dev *d, int q, uint64_t desc, uint64_t avail, uint64_t used);
+/* Kicks queue q: its doorbell, the kick eventfd, or the NOTIFY region. */
+void kick(struct dev *d, int q);
 /*
  * Full setup, from reset to DRIVER_OK: clears the regions and the old
  * mappings, maps every region, negotiates d->features, moves the groups to

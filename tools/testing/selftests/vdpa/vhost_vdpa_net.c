@@ -5,10 +5,13 @@
  * vhost-vdpa driver itself is in vhost_vdpa_lib.c.
  *
  * Usage: vhost_vdpa_net /dev/vhost-vdpa-N [PEER_IFNAME]
- *        vhost_vdpa_net --plan [PEER_IFNAME]
+ *        vhost_vdpa_net vfio:UUID
+ *        vhost_vdpa_net --plan [PEER_IFNAME|vfio:]
  *
  * The first form runs the tests and reports them through kselftest.h; the
- * second prints how many results the first reports (see vdpa_test.h).
+ * second runs them on the vfio_vdpa mdev UUID, through a type1 container
+ * (the bridge's mode, see vhost_vdpa_lib.h); the third prints how many
+ * results the others report (see vdpa_test.h).
  *
  * Needs a locked-memory limit of at least 3 MiB (ulimit -l): vhost-vdpa pins
  * the pages it maps.
@@ -63,6 +66,11 @@
  * whose mapping is invalidated, with the device working again after a reset;
  * the receive filter following the MAC address once promiscuous mode is off;
  * polling without call eventfds, with every interrupt of the function handled.
+ *
+ * The bridge's mode adds what VFIO owns: the pinned pages are charged to the
+ * process exactly (VmLck) and all returned at the close, and the rings'
+ * memory leaving the container while the device runs stops the traffic,
+ * until it is mapped again.
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -75,6 +83,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/vfio.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -380,7 +389,6 @@ static int ctrl_burst(struct dev *d, int n, const uint8_t *last_mac)
 {
 	struct ring *r = &d->rings[CVQ];
 	uint8_t *ack = cvq_mem + 24 * 1024, *cmds = cvq_mem + 32 * 1024;
-	uint64_t one = 1;
 	int i, done = 0;
 
 	*ack = 0xff;
@@ -401,10 +409,7 @@ static int ctrl_burst(struct dev *d, int n, const uint8_t *last_mac)
 	r->avail_idx += n;
 	r->avail->idx = r->avail_idx;
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (r->doorbell)
-		*r->doorbell = CVQ;
-	else if (write(r->kick, &one, sizeof(one)) != sizeof(one))
-		perror("kick");
+	kick(d, CVQ);
 	for (i = 0; i < n; i++) {
 		uint16_t id;
 		int got = wait_used(d, CVQ, 2000, &id);
@@ -529,38 +534,23 @@ static uint64_t phys_of(const void *p)
 static int pa_queue(struct dev *d, int q, int first)
 {
 	uint8_t *base = pa_mem + first * PAGE;
-	struct vhost_vring_state num = { q, d->rings[q].num }, zero = { q, 0 }, en = { q, 1 };
-	struct vhost_vring_addr addr = {
-		.index = q,
-		.desc_user_addr = phys_of(base),
-		.avail_user_addr = phys_of(base + PAGE),
-		.used_user_addr = phys_of(base + 2 * PAGE),
-	};
-	struct vhost_vring_file kick = { q, d->rings[q].kick }, call = { q, d->rings[q].call };
+	uint64_t desc = phys_of(base), avail = phys_of(base + PAGE), used = phys_of(base + 2 * PAGE);
 
-	if (!addr.desc_user_addr || !addr.avail_user_addr || !addr.used_user_addr)
+	if (!desc || !avail || !used)
 		return -EFAULT;
-	if (ioctl(d->fd, VHOST_SET_VRING_NUM, &num) || ioctl(d->fd, VHOST_SET_VRING_ADDR, &addr) ||
-	    ioctl(d->fd, VHOST_SET_VRING_BASE, &zero) ||
-	    ioctl(d->fd, VHOST_SET_VRING_KICK, &kick) ||
-	    ioctl(d->fd, VHOST_SET_VRING_CALL, &call) ||
-	    ioctl(d->fd, VHOST_VDPA_SET_VRING_ENABLE, &en))
-		return -errno;
-	return 0;
+	return set_vring(d, q, desc, avail, used);
 }
 
 /* Makes the chain at descriptor 0 of the ring at page first available and kicks. */
 static void pa_kick(struct dev *d, int q, int first)
 {
 	struct vring_avail *avail = (void *)(pa_mem + (first + 1) * PAGE);
-	uint64_t one = 1;
 
 	avail->ring[0] = 0;
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	avail->idx = 1;
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (write(d->rings[q].kick, &one, sizeof(one)) != sizeof(one))
-		perror("kick");
+	kick(d, q);
 }
 
 /*
@@ -791,9 +781,13 @@ static const uint64_t want_bf = 1ull << VHOST_BACKEND_F_IOTLB_MSG_V2 |
 				1ull << VHOST_BACKEND_F_IOTLB_ASID |
 				1ull << VHOST_BACKEND_F_SUSPEND | 1ull << VHOST_BACKEND_F_RESUME;
 
-/* The modes of the tests: a loopback device, or a function on a wire. */
+/*
+ * The modes of the tests: a loopback device, or a function on a wire, or a
+ * loopback device through the mdev bridge (vfio:UUID).
+ */
 #define LOOP 1
 #define WIRE 2
+#define VFIO 4
 
 static void open_dev(void)
 {
@@ -807,7 +801,19 @@ static void open_dev(void)
 
 static void backend_features(void)
 {
-	int r = negotiate_backend(&vd, want_bf, &bf);
+	uint64_t offered_bf = 0;
+	int r;
+
+	if (vd.vfio) {
+		/* The bridge offers persistent mappings only (vfio_vdpa.h). */
+		r = ioctl(vd.fd, VHOST_GET_BACKEND_FEATURES, &offered_bf) ? -errno : 0;
+		r = r ? r : negotiate_backend(&vd, want_bf, &bf);
+		ksft_test_result(!r && offered_bf == 1ull << VHOST_BACKEND_F_IOTLB_PERSIST && !bf,
+				 "backend features offered 0x%llx (IOTLB_PERSIST), none of 0x%llx taken\n",
+				 (unsigned long long)offered_bf, (unsigned long long)want_bf);
+		return;
+	}
+	r = negotiate_backend(&vd, want_bf, &bf);
 
 	ksft_test_result(!r && (peer >= 0 ? !!(bf & 1ull << VHOST_BACKEND_F_IOTLB_MSG_V2) :
 					    bf == want_bf),
@@ -1345,7 +1351,7 @@ static void pa_after_reopen(void)
 {
 	int r;
 
-	close(vd.fd);
+	dev_close(&vd);
 	if (pa_skip()) {
 		ksft_test_result_skip("after close and open, rings and buffers at physical addresses reach nothing (%s)\n",
 				      pa_skip());
@@ -1357,7 +1363,82 @@ static void pa_after_reopen(void)
 		ksft_test_result_fail("open again (%d)\n", r);
 	else
 		pa_result(&vd, 1, nas >= 2, "after close and open, rings and buffers at physical addresses");
-	close(vd.fd);
+	dev_close(&vd);
+}
+
+/*
+ * VmLck of this process in KiB: the pages it mlock()ed, plus, through a type1
+ * container, those VFIO pinned for the device (charged once more).
+ */
+static long vm_lck(void)
+{
+	char line[256];
+	long kb = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmLck: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+/* VmLck with the memory locked, before the device is opened. */
+static long lck_base;
+
+/* The bridge pinned exactly the memory it was given (both regions). */
+static void vfio_pins_counted(void)
+{
+	long now = vm_lck(), want = lck_base + (MEM_SIZE + CVQ_SIZE) / 1024;
+
+	ksft_test_result(now == want, "VmLck %ld kB with both regions given to the device (%ld)\n",
+			 now, want);
+}
+
+/*
+ * The data memory leaves the container (VFIO_IOMMU_UNMAP_DMA) while the
+ * device runs: the bridge takes it out of the device's reach and unpins it,
+ * and a frame posted there is not delivered.
+ */
+static void vfio_live_unmap(void)
+{
+	struct vfio_iommu_type1_dma_unmap un = {
+		.argsz = sizeof(un), .iova = IOVA_BASE, .size = MEM_SIZE,
+	};
+	uint8_t *fr = next_buf(&vd, TXQ);
+	long lck;
+	int r, got;
+
+	make_frame(fr, 90, 8);
+	r = ioctl(vd.container, VFIO_IOMMU_UNMAP_DMA, &un) ? -errno : 0;
+	vd.in_container &= ~1u;
+	lck = vm_lck();
+	post_buf(&vd, TXQ, HDR_LEN + 90, 0);
+	got = undelivered(&vd, fr, 90);
+	ksft_test_result(!r && un.size == MEM_SIZE && got && lck == lck_base + CVQ_SIZE / 1024,
+			 "VFIO unmap of the live rings (%d): nothing delivered, VmLck %ld kB (%ld)\n",
+			 r, lck, lck_base + CVQ_SIZE / 1024);
+}
+
+static void vfio_after_live_unmap(void)
+{
+	int r = net_setup(&vd), sent = 0, back;
+
+	back = r ? 0 : traffic(&vd, 10, &sent);
+	ksft_test_result(!r && back == sent,
+			 "after the VFIO unmap, mapped again and set up, %d of %d frames came back\n",
+			 back, sent);
+}
+
+/* Closing the device returned every pinned page. */
+static void vfio_pins_returned(void)
+{
+	long now = vm_lck();
+
+	ksft_test_result(now == lck_base, "VmLck %ld kB after the close (%ld before the open)\n",
+			 now, lck_base);
 }
 
 static const struct vdpa_test tests[] = {
@@ -1376,6 +1457,7 @@ static const struct vdpa_test tests[] = {
 	VDPA_TEST(cvq_group),
 	VDPA_TEST(first_setup),
 	VDPA_TEST(first_traffic),
+	VDPA_TEST_IN(vfio_pins_counted, VFIO),
 	VDPA_TEST(suspend_resume),
 	VDPA_TEST(reset_setup),
 	VDPA_TEST(bad_loop),
@@ -1396,18 +1478,31 @@ static const struct vdpa_test tests[] = {
 	VDPA_TEST_IN(wire_polling, WIRE),
 	VDPA_TEST(memory_unmapped),
 	VDPA_TEST(cvq_asid_unmapped),
+	VDPA_TEST_IN(vfio_live_unmap, VFIO),
+	VDPA_TEST_IN(vfio_after_live_unmap, VFIO),
 	VDPA_TEST_IN(wire_after_invalidation, WIRE),
 	VDPA_TEST(pa_after_reset),
 	VDPA_TEST(pa_after_reopen),
+	VDPA_TEST_IN(vfio_pins_returned, VFIO),
 };
 
 int main(int argc, char **argv)
 {
+	unsigned int mode;
+
 	if (argc != 2 && argc != 3) {
-		fprintf(stderr, "usage: %s /dev/vhost-vdpa-N|--plan [PEER_IFNAME]\n", argv[0]);
+		fprintf(stderr, "usage: %s /dev/vhost-vdpa-N|vfio:UUID|--plan [PEER_IFNAME|vfio:]\n",
+			argv[0]);
 		return 2;
 	}
-	vdpa_tests_begin(tests, argc == 3 ? WIRE : LOOP, argv[1]);
+	/* "--plan vfio:" is the plan of the bridge's mode. */
+	if (!strncmp(argv[argc - 1], "vfio:", 5))
+		mode = VFIO;
+	else
+		mode = argc == 3 ? WIRE : LOOP;
+	if (argc == 3 && mode == VFIO)
+		argc = 2;
+	vdpa_tests_begin(tests, mode, argv[1]);
 	path = argv[1];
 	if (argc == 3 && peer_open(argv[2]))
 		ksft_exit_fail_msg("packet socket on %s: %s\n", argv[2], strerror(errno));
@@ -1420,6 +1515,7 @@ int main(int argc, char **argv)
 	place_ring(&vd, RXQ, 0, 0);
 	place_ring(&vd, TXQ, 0, 4 * PAGE);
 	place_ring(&vd, CVQ, 1, 0);
-	vdpa_tests_run(tests, argc == 3 ? WIRE : LOOP);
+	lck_base = vm_lck();
+	vdpa_tests_run(tests, mode);
 	ksft_finished();
 }
