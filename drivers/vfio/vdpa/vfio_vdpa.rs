@@ -800,6 +800,11 @@ impl vfio::DeviceOps for VfioVdpa {
                 let (off, len) = read_state(arg)?;
                 let (off, len) = (off as usize, len as usize);
                 let at = arg + 8;
+                // Checked before anything is allocated for it.
+                let size = handle.with(|d| Ok(d.config_size()))?;
+                if len == 0 || off.checked_add(len).is_none_or(|end| end > size) {
+                    return Err(EINVAL);
+                }
                 if cmd == vhost::VDPA_GET_CONFIG {
                     let mut v = KVec::from_elem(0u8, len, GFP_KERNEL)?;
                     handle.with(|d| d.get_config(off, &mut v))?;

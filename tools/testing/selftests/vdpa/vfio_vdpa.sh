@@ -84,6 +84,12 @@ t_net() {
 	ktap_run_program "bridge:" "$DIR/vhost_vdpa_net" "vfio:$UUID"
 }
 
+# Bad input, each refused with its errno, nothing pinned after.
+t_bad() {
+	test_desc "vfio_vdpa_bad"
+	ktap_run_program "bad:" "$DIR/vfio_vdpa_bad" "$UUID"
+}
+
 # Starts vfio_vdpa_ctl holding the mdev open (HOLD coprocess); 0 once it
 # has it open.
 hold_start() {
@@ -173,7 +179,7 @@ t_kmemleak() {
 	vdpa_kmemleak_clean
 }
 
-TESTS=(t_bind t_no_override t_type t_create t_create_second t_ctl t_net t_rmmod_while_open
+TESTS=(t_bind t_no_override t_type t_create t_create_second t_ctl t_net t_bad t_rmmod_while_open
 	t_remove_waits t_remove_mdev t_unbind t_dev_del t_rmmod t_kmemleak)
 
 ktap_print_header
@@ -184,6 +190,7 @@ vdpa_require "the Rust simulator (vdpa_rsim)" modprobe vdpa_rsim
 vdpa_require "the mdev bridge (vfio_vdpa)" modprobe vfio_vdpa
 test_runs_program t_ctl "$DIR/vfio_vdpa_ctl"
 test_runs_program t_net "$DIR/vhost_vdpa_net" vfio:
+test_runs_program t_bad "$DIR/vfio_vdpa_bad"
 ulimit -l unlimited
 tests_set_plan 1 "${TESTS[@]}"
 
