@@ -12,6 +12,11 @@
 #        over virtio_vdpa): pktgen frames to the peer function (00:11.0),
 #        counted as the peer receives them, 64-byte (pps) and 1514-byte
 #        (throughput); then 4 KiB reads on the virtio-blk function (00:12.0).
+#   bridge: the same net device of each simulator driven from userspace by
+#        vdpa_bench (vhost_vdpa_lib.c), through vhost_vdpa and then through
+#        the mdev bridge (vfio_vdpa, type1): kick-to-call round trip of one
+#        64-byte frame, and 64-byte frames looped back per second with 32 in
+#        flight.
 set -u
 . "$(dirname "$0")/../testing/selftests/vdpa/pci_lib.sh"
 NET=0000:00:10.0
@@ -19,7 +24,9 @@ PEER=0000:00:11.0
 BLK=0000:00:12.0
 SECS=${BENCH_SECS:-10}
 # What to measure: "sim" (the simulators) and/or "pci" (the PCI parents).
-PARTS=${BENCH_PARTS:-sim pci}
+PARTS=${BENCH_PARTS:-sim bridge pci}
+# Where the kselftest programs are (vdpa_bench).
+BIN=${BENCH_BIN:-}
 MAC=02:52:56:11:22:33
 PARENTS_NET="vdpa_rsim:faux/vdpa_rsim_net vdpa_sim_net:vdpasim_net"
 PARENTS_BLK="vdpa_rsim:faux/vdpa_rsim_blk vdpa_sim_blk:vdpasim_blk"
@@ -138,6 +145,47 @@ pci_run() { # pci_run <native|module:pci driver>
 	fi
 }
 
+# Binds a vDPA device to a bus driver through driver_override.
+bind_to() { # bind_to <dev> <driver>
+	local cur
+	cur=$(basename "$(readlink "/sys/bus/vdpa/devices/$1/driver" 2>/dev/null)" 2>/dev/null)
+	[ -n "$cur" ] && echo "$1" > "/sys/bus/vdpa/drivers/$cur/unbind"
+	echo "$2" > "/sys/bus/vdpa/devices/$1/driver_override"
+	echo "$1" > "/sys/bus/vdpa/drivers/$2/bind"
+}
+
+# Waits up to 10 s for a path to exist.
+wait_path() {
+	for _ in $(seq 100); do
+		[ -e "$1" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# One simulator's net device through vhost_vdpa, then through the bridge:
+# prints "RTT_NS PPS RTT_NS PPS".
+bridge_pair() { # bridge_pair <module> <mgmtdev>
+	local node uuid type vr vp br bp
+	modprobe "$1" && modprobe vhost_vdpa && modprobe vfio_vdpa || return 1
+	vdpa dev add name benchb0 mgmtdev "$2" mac "$MAC" || return 1
+	bind_to benchb0 vhost_vdpa
+	wait_path /sys/bus/vdpa/devices/benchb0/vhost-vdpa-* 2>/dev/null
+	node=/dev/$(basename /sys/bus/vdpa/devices/benchb0/vhost-vdpa-*)
+	wait_path "$node"
+	read -r vr vp < <("$BIN/vdpa_bench" "$node" "$SECS")
+	bind_to benchb0 vfio_vdpa
+	type=/sys/bus/vdpa/devices/benchb0/mdev_supported_types/vfio_vdpa-net
+	uuid=$(cat /proc/sys/kernel/random/uuid)
+	wait_path "$type" && echo "$uuid" > "$type/create" &&
+		wait_path "/sys/bus/mdev/devices/$uuid/iommu_group" &&
+		read -r br bp < <("$BIN/vdpa_bench" "vfio:$uuid" "$SECS")
+	[ -e "/sys/bus/mdev/devices/$uuid" ] && echo 1 > "/sys/bus/mdev/devices/$uuid/remove"
+	vdpa dev del benchb0
+	modprobe -r vfio_vdpa vhost_vdpa "$1"
+	echo "${vr:-0} ${vp:-0} ${br:-0} ${bp:-0}"
+}
+
 modprobe pktgen || { echo "pktgen is not available"; exit 4; }
 modprobe -r virtio_vdpa vhost_vdpa 2>/dev/null
 declare -A res
@@ -157,6 +205,27 @@ case " $PARTS " in *" sim "*)
 	done
 	echo "ratio net Rust/C: $(ratio "${res[net_vdpa_rsim]:-0}" "${res[net_vdpa_sim_net]:-0}")"
 	echo "ratio blk Rust/C: $(ratio "${res[blk_vdpa_rsim]:-0}" "${res[blk_vdpa_sim_blk]:-0}")"
+;;
+esac
+
+case " $PARTS " in *" bridge "*)
+	if [ -x "$BIN/vdpa_bench" ]; then
+		ulimit -l unlimited
+		echo "# bridge: vdpa_bench on each simulator's net device, through vhost_vdpa then" \
+			"through vfio_vdpa (type1): round trip of one 64-byte frame (kick to call)," \
+			"64-byte frames per second with 32 in flight ($SECS s each)"
+		modprobe -r vdpa_sim_net vdpa_sim 2>/dev/null
+		modprobe vdpa_sim use_va=0
+		for p in vdpa_rsim:faux/vdpa_rsim_net vdpa_sim_net:vdpasim_net; do
+			read -r vr vp br bp < <(bridge_pair "${p%%:*}" "${p#*:}")
+			echo "bridge ${p%%:*}: vhost_vdpa ${vr} ns ${vp} pps; vfio_vdpa ${br} ns ${bp} pps"
+			echo "ratio bridge/vhost_vdpa ${p%%:*}: round trip $(ratio "$br" "$vr")," \
+				"pps $(ratio "$bp" "$vp")"
+		done
+		modprobe -r vdpa_sim 2>/dev/null
+	else
+		echo "# bridge: no vdpa_bench program (BENCH_BIN)"
+	fi
 ;;
 esac
 

@@ -27,6 +27,11 @@ use kernel::{
     prelude::*,
     str::CString,
     sync::{
+        atomic::{
+            Acquire,
+            Atomic,
+            Release, //
+        },
         Arc,
         Mutex, //
     },
@@ -159,8 +164,9 @@ fn new_parent(
     handle: &Arc<Handle>,
     drv: &Arc<mdev::DriverRegistration<MdevDriver>>,
 ) -> Result<mdev::Parent<MdevDriver>> {
-    // Slice 1 drives parents that take whole maps and physical addresses.
-    if dev.use_va() || dev.dma_model() != DmaModel::Batch {
+    // Parents that take physical addresses, through their own maps; a
+    // platform IOMMU domain of the bridge's is not there yet.
+    if dev.use_va() || dev.dma_model() == DmaModel::Platform {
         return Err(EOPNOTSUPP);
     }
     let mut types = KVec::new();
@@ -204,10 +210,18 @@ struct MdevDriver;
 /// A bound mdev: its VFIO device, registered.
 #[pin_data]
 struct MdevData {
-    _reg: vfio::Registration<VfioVdpa>,
+    reg: vfio::Registration<VfioVdpa>,
 }
 
 impl mdev::Driver for MdevDriver {
+    /// The mdev goes (its `remove`, or its vDPA device's unbinding, deletion
+    /// or parent's unloading): the device is stopped and every page given
+    /// back now; then dropping the registration waits for the user to close
+    /// the device, as VFIO does.
+    fn remove<'bound>(_mdev: &'bound mdev::Device<device::Core<'_>>, data: Pin<&MdevData>) {
+        revoke(data.reg.device());
+    }
+
     const DEVICE_API: &'static CStr = vfio::vdpa::DEVICE_API;
     const MAX_INSTANCES: u32 = 1;
     type ParentData = Arc<Handle>;
@@ -223,6 +237,7 @@ impl mdev::Driver for MdevDriver {
             bound.as_ref(),
             try_pin_init!(VfioVdpa {
                 handle: parent.clone(),
+                revoked: Atomic::new(false),
                 dma <- new_mutex!(DmaState {
                     records: KVec::new(),
                     pinned: 0,
@@ -230,7 +245,7 @@ impl mdev::Driver for MdevDriver {
             }),
         )
         .and_then(vfio::Registration::new_emulated);
-        try_pin_init!(MdevData { _reg: reg? })
+        try_pin_init!(MdevData { reg: reg? })
     }
 }
 
@@ -238,9 +253,46 @@ impl mdev::Driver for MdevDriver {
 #[pin_data]
 struct VfioVdpa {
     handle: Arc<Handle>,
+    /// Set when the mdev is being removed: from then on the device is
+    /// stopped, holds no page, and every request fails with `ENODEV`.
+    revoked: Atomic<bool>,
     /// What the device was given to reach. Taken before the handle's lock.
     #[pin]
     dma: Mutex<DmaState>,
+}
+
+/// Stops an open device for good and returns its pages (see
+/// [`VfioVdpa::revoked`]).
+fn revoke(dev: &vfio::Device<VfioVdpa>) {
+    let this = dev.data();
+    let mut st = this.dma.lock();
+    this.revoked.store(true, Release);
+    // ENODEV: the parent is gone already, it reaches nothing.
+    let _ = this.handle.with(|d| reset(d, &st));
+    let _ = remove_records(&this.handle, &mut st, |_| true);
+    clear_calls(&this.handle);
+}
+
+/// Removes every call eventfd.
+fn clear_calls(handle: &Handle) {
+    let _ = handle.with(|d| {
+        for q in 0..d.nvqs() {
+            drop(handle.set_vq_call(q as u16, None));
+        }
+        Ok(())
+    });
+    drop(handle.set_config_call(None));
+}
+
+impl VfioVdpa {
+    /// `ENODEV` once the device is revoked.
+    fn live(&self) -> Result {
+        if self.revoked.load(Acquire) {
+            Err(ENODEV)
+        } else {
+            Ok(())
+        }
+    }
 }
 
 /// The most ranges one `VFIO_VDPA_DMA_MAP` takes.
@@ -262,6 +314,7 @@ struct Record {
 }
 
 impl Record {
+    /// The number of pages pinned.
     fn pages(&self) -> usize {
         self.pins.iter().map(|p| p.phys().len()).sum()
     }
@@ -274,38 +327,85 @@ struct DmaState {
     pinned: usize,
 }
 
-/// Gives address space `asid` of the device the records' translations (and
-/// nothing else), physically contiguous pages merged.
-fn program(d: &BoundDevice<'_>, st: &DmaState, asid: u32) -> Result {
-    // At most one run per page.
-    let pages: usize = st
-        .records
-        .iter()
-        .filter(|r| r.asid == asid)
-        .map(Record::pages)
-        .sum();
-    let mut tlb = OwnedIotlb::new(u32::try_from(pages.max(1)).map_err(|_| ENOSPC)?)?;
-    let page = PAGE_SIZE as u64;
-    for r in st.records.iter().filter(|r| r.asid == asid) {
-        // The current run: its first IOVA, physical address and length.
-        let mut run: Option<(u64, u64, u64)> = None;
-        let phys = r.pins.iter().flat_map(|p| p.phys().iter().copied());
-        for (i, pa) in phys.enumerate() {
-            let iova = r.iova + i as u64 * page;
-            run = match run {
-                Some((s, p, len)) if p + len == pa => Some((s, p, len + page)),
-                Some((s, p, len)) => {
-                    tlb.add_range(s, s + len - 1, p, r.perm)?;
-                    Some((iova, pa, page))
+impl Record {
+    /// The physically contiguous runs of the range: IOVA, physical address,
+    /// length.
+    fn runs(&self) -> impl Iterator<Item = (u64, u64, u64)> + '_ {
+        let page = PAGE_SIZE as u64;
+        let mut phys = self
+            .pins
+            .iter()
+            .flat_map(|p| p.phys().iter().copied())
+            .enumerate()
+            .peekable();
+        core::iter::from_fn(move || {
+            let (i, pa) = phys.next()?;
+            let mut len = page;
+            while let Some(&(_, next)) = phys.peek() {
+                if next != pa + len {
+                    break;
                 }
-                None => Some((iova, pa, page)),
-            };
+                len += page;
+                phys.next();
+            }
+            Some((self.iova + i as u64 * page, pa, len))
+        })
+    }
+
+    fn size(&self) -> u64 {
+        self.last - self.iova + 1
+    }
+}
+
+/// Gives address space `asid` of the device the records' translations (and
+/// nothing else), physically contiguous pages merged: the whole map at once
+/// ([`DmaModel::Batch`]), or, for [`DmaModel::Incremental`] parents, nothing
+/// and then each run.
+fn program(d: &BoundDevice<'_>, st: &DmaState, asid: u32) -> Result {
+    let records = st.records.iter().filter(|r| r.asid == asid);
+    if d.dma_model() == DmaModel::Incremental {
+        d.set_empty_map(asid)?;
+        for r in records {
+            add_runs(d, r)?;
         }
-        if let Some((s, p, len)) = run {
-            tlb.add_range(s, s + len - 1, p, r.perm)?;
+        return Ok(());
+    }
+    // At most one run per page.
+    let pages: usize = records.clone().map(Record::pages).sum();
+    let mut tlb = OwnedIotlb::new(u32::try_from(pages.max(1)).map_err(|_| ENOSPC)?)?;
+    for r in records {
+        for (iova, pa, len) in r.runs() {
+            tlb.add_range(iova, iova + len - 1, pa, r.perm)?;
         }
     }
     d.set_map(asid, tlb.iotlb())
+}
+
+/// Maps each run of `r`, for [`DmaModel::Incremental`] parents.
+fn add_runs(d: &BoundDevice<'_>, r: &Record) -> Result {
+    for (iova, pa, len) in r.runs() {
+        d.dma_map(r.asid, iova, len, pa, r.perm)?;
+    }
+    Ok(())
+}
+
+/// Gives the device the translations of the records `new` (at the end of
+/// `st.records`) in address space `asid`.
+fn program_added(d: &BoundDevice<'_>, st: &DmaState, asid: u32, new: usize) -> Result {
+    if d.dma_model() != DmaModel::Incremental {
+        return program(d, st, asid);
+    }
+    let first = st.records.len() - new;
+    for (i, r) in st.records.iter().enumerate().skip(first) {
+        if let Err(e) = add_runs(d, r) {
+            // Unmap what this call mapped.
+            for r in st.records.iter().skip(first).take(i - first + 1) {
+                let _ = d.dma_unmap(r.asid, r.iova, r.size());
+            }
+            return Err(e);
+        }
+    }
+    Ok(())
 }
 
 /// Gives every address space the records' translations.
@@ -317,6 +417,35 @@ fn program_all(d: &BoundDevice<'_>, st: &DmaState) -> Result {
 fn reset(d: &BoundDevice<'_>, st: &DmaState) -> Result {
     d.reset()?;
     program_all(d, st)
+}
+
+/// Takes `taken` out of the device's reach. A running device that can be
+/// suspended is, around it: not every parent waits for the accesses in
+/// progress through a translation it removes (the C simulator copies
+/// outside the lock its map updates take).
+fn unprogram(d: &BoundDevice<'_>, st: &DmaState, taken: &[Record]) -> Result {
+    let suspend = d.status() & status::DRIVER_OK != 0 && d.can_suspend();
+    if suspend {
+        d.suspend()?;
+    }
+    let mut ok = Ok(());
+    for asid in 0..d.nas() {
+        let mut gone = taken.iter().filter(|r| r.asid == asid).peekable();
+        if gone.peek().is_none() {
+            continue;
+        }
+        if d.dma_model() == DmaModel::Incremental {
+            for r in gone {
+                ok = ok.and(d.dma_unmap(asid, r.iova, r.size()));
+            }
+        } else {
+            ok = ok.and(program(d, st, asid));
+        }
+    }
+    if suspend {
+        ok = ok.and(d.resume());
+    }
+    ok
 }
 
 /// Takes the records `gone` selects out of the device's reach and unpins
@@ -340,12 +469,7 @@ fn remove_records(
     if !taken.is_empty() {
         let st: &DmaState = st;
         let r = handle.with(|d| {
-            let mut ok = Ok(());
-            for asid in 0..d.nas() {
-                if taken.iter().any(|r| r.asid == asid) {
-                    ok = ok.and(program(d, st, asid));
-                }
-            }
+            let ok = unprogram(d, st, &taken);
             if ok.is_err() {
                 // The device must not keep a translation to a page about to
                 // be unpinned: stop it and leave it reaching nothing.
@@ -399,6 +523,8 @@ fn dma_map(dev: &vfio::Device<VfioVdpa>, arg: usize) -> Result {
     let mut r = reader(arg + HDR, count * RANGE);
     let mut new: KVec<Record> = KVec::with_capacity(count, GFP_KERNEL)?;
     let mut st = this.dma.lock();
+    // A revoke takes this lock: nothing is pinned after it.
+    this.live()?;
     if st.records.len() + count > DMA_MAX_RECORDS {
         return Err(ENOSPC);
     }
@@ -458,14 +584,18 @@ fn dma_map(dev: &vfio::Device<VfioVdpa>, arg: usize) -> Result {
         st.records.push(rec, GFP_KERNEL)?;
     }
     st.pinned += pages;
-    if let Err(e) = this.handle.with(|d| program(d, &st, asid)) {
+    if let Err(e) = this.handle.with(|d| program_added(d, &st, asid, count)) {
         // Back to the old map; the new pages are unpinned.
         while st.records.len() > old {
             if let Some(rec) = st.records.pop() {
                 st.pinned -= rec.pages();
             }
         }
-        let _ = this.handle.with(|d| program(d, &st, asid));
+        // (An incremental parent had this call's mappings undone already.)
+        let _ = this.handle.with(|d| match d.dma_model() {
+            DmaModel::Incremental => Ok(()),
+            _ => program(d, &st, asid),
+        });
         return Err(e);
     }
     Ok(())
@@ -651,6 +781,7 @@ fn set_irqs(handle: &Handle, set: vfio::IrqSet) -> Result {
 impl vfio::DeviceOps for VfioVdpa {
     fn open_device(dev: &vfio::Device<Self>) -> Result {
         let this = dev.data();
+        this.live()?;
         let st = this.dma.lock();
         this.handle.with(|d| reset(d, &st))
     }
@@ -661,13 +792,7 @@ impl vfio::DeviceOps for VfioVdpa {
         // Stops the data path; ENODEV: the device is gone, nothing to stop.
         let _ = this.handle.with(|d| reset(d, &st));
         let _ = remove_records(&this.handle, &mut st, |_| true);
-        let _ = this.handle.with(|d| {
-            for q in 0..d.nvqs() {
-                drop(this.handle.set_vq_call(q as u16, None));
-            }
-            Ok(())
-        });
-        drop(this.handle.set_config_call(None));
+        clear_calls(&this.handle);
     }
 
     fn info(_dev: &vfio::Device<Self>) -> vfio::DeviceInfo {
@@ -712,10 +837,12 @@ impl vfio::DeviceOps for VfioVdpa {
     }
 
     fn set_irqs(dev: &vfio::Device<Self>, set: vfio::IrqSet) -> Result {
+        dev.data().live()?;
         set_irqs(&dev.data().handle, set)
     }
 
     fn read(dev: &vfio::Device<Self>, buf: &mut UserSliceWriter, offset: u64) -> Result<usize> {
+        dev.data().live()?;
         let off = config_offset(offset)?;
         let len = buf.len();
         let data = dev.data().handle.with(|d| {
@@ -731,6 +858,7 @@ impl vfio::DeviceOps for VfioVdpa {
     }
 
     fn write(dev: &vfio::Device<Self>, buf: &mut UserSliceReader, offset: u64) -> Result<usize> {
+        dev.data().live()?;
         let handle = &dev.data().handle;
         let len = buf.len();
         let (index, off) = vfio::region_of(offset);
@@ -756,6 +884,7 @@ impl vfio::DeviceOps for VfioVdpa {
 
     fn ioctl(dev: &vfio::Device<Self>, cmd: u32, arg: usize) -> Result<isize> {
         let this = dev.data();
+        this.live()?;
         let handle = &this.handle;
         match cmd {
             vhost::DMA_MAP => dma_map(dev, arg)?,

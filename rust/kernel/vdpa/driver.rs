@@ -35,7 +35,10 @@ use crate::{
         SpinLockIrq, //
     },
     types::Opaque,
-    vhost::iotlb::Iotlb,
+    vhost::iotlb::{
+        Iotlb,
+        Perm, //
+    },
     ThisModule, //
 };
 use core::{
@@ -378,6 +381,59 @@ impl BusDevice<device::Bound> {
         // SAFETY: As for `device_id`; `iotlb` is valid and unchanged during
         // the call.
         to_result(unsafe { f(self.as_raw(), asid, iotlb.as_raw()) })
+    }
+
+    /// Maps `iova..iova + size` to physical address `pa` in address space
+    /// `asid`, for [`DmaModel::Incremental`] devices.
+    pub fn dma_map(&self, asid: u32, iova: u64, size: u64, pa: u64, perm: Perm) -> Result {
+        if asid >= self.nas() || size == 0 {
+            return Err(EINVAL);
+        }
+        let f = self.ops().dma_map.ok_or(EOPNOTSUPP)?;
+        // SAFETY: As for `device_id`; `asid` is in range; no opaque data.
+        to_result(unsafe {
+            f(
+                self.as_raw(),
+                asid,
+                iova,
+                size,
+                pa,
+                perm.as_raw(),
+                core::ptr::null_mut(),
+            )
+        })
+    }
+
+    /// Removes the mappings that intersect `iova..iova + size` from address
+    /// space `asid`, for [`DmaModel::Incremental`] devices. The parent
+    /// returns once no access through them is in progress.
+    pub fn dma_unmap(&self, asid: u32, iova: u64, size: u64) -> Result {
+        if asid >= self.nas() || size == 0 {
+            return Err(EINVAL);
+        }
+        let f = self.ops().dma_unmap.ok_or(EOPNOTSUPP)?;
+        // SAFETY: As for `device_id`; `asid` is in range.
+        to_result(unsafe { f(self.as_raw(), asid, iova, size) })
+    }
+
+    /// Whether the device can be suspended ([`BusDevice::suspend`]).
+    pub fn can_suspend(&self) -> bool {
+        self.ops().suspend.is_some() && self.ops().resume.is_some()
+    }
+
+    /// Stops the device's data path, keeping its state, until
+    /// [`BusDevice::resume`].
+    pub fn suspend(&self) -> Result {
+        let f = self.ops().suspend.ok_or(EOPNOTSUPP)?;
+        // SAFETY: As for `device_id`.
+        to_result(unsafe { f(self.as_raw()) })
+    }
+
+    /// Resumes a suspended device.
+    pub fn resume(&self) -> Result {
+        let f = self.ops().resume.ok_or(EOPNOTSUPP)?;
+        // SAFETY: As for `device_id`.
+        to_result(unsafe { f(self.as_raw()) })
     }
 
     /// Installs the callbacks of `calls` (one per queue, then the config

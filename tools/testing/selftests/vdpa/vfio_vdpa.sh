@@ -6,8 +6,10 @@
 # becomes an mdev parent with one type; an mdev created on it opens through
 # a type1 container. vfio_vdpa_ctl.c checks GET_INFO, the regions, the irq
 # indexes and the vhost ioctls on the VFIO fd with their errnos;
-# vhost_vdpa_net.c runs its net tests through the bridge (DMA through the
-# container, calls through SET_IRQS, kicks through the NOTIFY region). While the mdev is open, rmmod vfio_vdpa is refused and the mdev's
+# vhost_vdpa_net.c and vhost_vdpa_blk.c run their tests through the bridge,
+# with type1 and with iommufd (DMA through the container or IOAS, calls
+# through SET_IRQS, kicks through the NOTIFY region); vfio_vdpa_bad.c sends
+# it bad input. While the mdev is open, rmmod vfio_vdpa is refused and the mdev's
 # remove waits for the close. Then every way of removing it ends cleanly
 # while no fd is open: the mdev's remove, unbinding the vDPA device, vdpa dev
 # del, rmmod.
@@ -81,7 +83,17 @@ t_ctl() {
 # given stays out of reach, pins are charged and returned.
 t_net() {
 	test_desc "vhost_vdpa_net vfio:UUID"
-	ktap_run_program "bridge:" "$DIR/vhost_vdpa_net" "vfio:$UUID"
+	ktap_run_program "bridge type1:" "$DIR/vhost_vdpa_net" "vfio:$UUID"
+}
+
+# The same through the mdev's cdev and an iommufd IOAS.
+t_net_iommufd() {
+	test_desc "vhost_vdpa_net iommufd:UUID"
+	if [ ! -d "$MDEV/vfio-dev" ] || [ ! -c /dev/iommu ]; then
+		skip_tests "bridge iommufd: vhost_vdpa_net (no VFIO cdev or /dev/iommu)" t_net_iommufd
+		return
+	fi
+	ktap_run_program "bridge iommufd:" "$DIR/vhost_vdpa_net" "iommufd:$UUID"
 }
 
 # Bad input, each refused with its errno, nothing pinned after.
@@ -90,14 +102,47 @@ t_bad() {
 	ktap_run_program "bad:" "$DIR/vfio_vdpa_bad" "$UUID"
 }
 
-# Starts vfio_vdpa_ctl holding the mdev open (HOLD coprocess); 0 once it
-# has it open.
+# A block device of the Rust simulator through the bridge, type1 then
+# iommufd: the block tests of vhost_vdpa_blk.c (writes read back, limits,
+# bad requests).
+BLK=ksft-vfio-blk
+BLK_UUID=$(cat /proc/sys/kernel/random/uuid)
+
+t_blk_type1() {
+	test_desc "vhost_vdpa_blk vfio:UUID"
+	local type=/sys/bus/vdpa/devices/$BLK/mdev_supported_types/vfio_vdpa-blk
+	vdpa dev add name "$BLK" mgmtdev faux/vdpa_rsim_blk && wait_for vdpa_dev_exists "$BLK" &&
+		vdpa_bind "$BLK" vfio_vdpa && wait_for test -d "$type" &&
+		echo "$BLK_UUID" > "$type/create" &&
+		wait_for test -e "/sys/bus/mdev/devices/$BLK_UUID/iommu_group" || return
+	ktap_run_program "blk type1:" "$DIR/vhost_vdpa_blk" "vfio:$BLK_UUID"
+}
+
+t_blk_iommufd() {
+	test_desc "vhost_vdpa_blk iommufd:UUID"
+	if [ ! -d "/sys/bus/mdev/devices/$BLK_UUID/vfio-dev" ] || [ ! -c /dev/iommu ]; then
+		skip_tests "blk iommufd: vhost_vdpa_blk (no mdev, VFIO cdev or /dev/iommu)" t_blk_iommufd
+	else
+		ktap_run_program "blk iommufd:" "$DIR/vhost_vdpa_blk" "iommufd:$BLK_UUID"
+	fi
+	vdpa dev del "$BLK"
+}
+
+# Starts vfio_vdpa_ctl holding the mdev open with 64 KiB pinned (HOLD
+# coprocess); 0 once it has. HOLD_BASE: its VmLck before the pins.
 hold_start() {
 	coproc HOLD { "$DIR/vfio_vdpa_ctl" hold "$GROUP" "$UUID"; }
 	HOLD_PID_SAVED=$HOLD_PID
 	local line
 	read -r -t 20 line <&"${HOLD[0]}"
-	[ "$line" = ready ] || { echo "the holder did not get ready"; hold_stop; return 1; }
+	HOLD_BASE=${line#ready }
+	[ "${line%% *}" = ready ] || { echo "the holder did not get ready"; hold_stop; return 1; }
+}
+
+# Asks the holder: "lck" (its VmLck) or "status" (the errno of an ioctl).
+hold_ask() {
+	local line
+	echo "$1" >&"${HOLD[1]}" && read -r -t 20 line <&"${HOLD[0]}" && echo "$line"
 }
 
 # Lets the holder close the device and waits for it (at most 20 s).
@@ -124,13 +169,20 @@ t_rmmod_while_open() {
 }
 
 t_remove_waits() {
-	test_desc "the mdev's remove waits while the mdev is open, and completes at close"
+	test_desc "the mdev's remove while open: pages back and ENODEV at once, done at the close"
 	hold_start || return 1
+	local pinned lck st
+	pinned=$(hold_ask lck)
 	(echo 1 > "$MDEV/remove") &
 	local pid=$! waited=0 i
 	sleep 2
 	kill -0 "$pid" 2>/dev/null && waited=1
+	lck=$(hold_ask lck)
+	st=$(hold_ask status)
+	echo "VmLck: $HOLD_BASE kB before the pins, $pinned with them, $lck during the remove; ioctl errno $st"
 	hold_stop
+	local revoked=0
+	[ "$pinned" -gt "$HOLD_BASE" ] && [ "$lck" = "$HOLD_BASE" ] && [ "$st" = 19 ] && revoked=1
 	for i in $(seq 100); do
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.2
@@ -141,7 +193,8 @@ t_remove_waits() {
 	fi
 	wait "$pid" || return 1
 	echo "waited $waited"
-	[ $waited = 1 ] && [ ! -e "$MDEV" ] && [ "$(cat "$TYPE/available_instances")" = 1 ]
+	[ $revoked = 1 ] && [ $waited = 1 ] && [ ! -e "$MDEV" ] &&
+		[ "$(cat "$TYPE/available_instances")" = 1 ]
 }
 
 t_remove_mdev() {
@@ -173,14 +226,54 @@ t_rmmod() {
 		! grep -q -E '^(vfio_vdpa|vdpa_rsim) ' /proc/modules
 }
 
+# vhost_vdpa_net through the bridge on another parent: loads "module
+# [params]" and vfio_vdpa, adds a device of mgmtdev, makes its mdev, runs the
+# program with its results prefixed, removes it all.
+OTHER=ksft-vfio-other
+OTHER_UUID=$(cat /proc/sys/kernel/random/uuid)
+net_on_parent() { # net_on_parent <prefix> <mgmtdev> <module> [params]
+	local prefix=$1 mgmt=$2 type=/sys/bus/vdpa/devices/$OTHER/mdev_supported_types/vfio_vdpa-net
+	shift 2
+	modprobe "$@" && modprobe vfio_vdpa &&
+		vdpa dev add name "$OTHER" mgmtdev "$mgmt" mac 02:52:56:77:88:99 &&
+		wait_for vdpa_dev_exists "$OTHER" && vdpa_bind "$OTHER" vfio_vdpa &&
+		wait_for test -d "$type" && echo "$OTHER_UUID" > "$type/create" &&
+		wait_for test -e "/sys/bus/mdev/devices/$OTHER_UUID/iommu_group" &&
+		ktap_run_program "$prefix" "$DIR/vhost_vdpa_net" "vfio:$OTHER_UUID"
+	vdpa dev del "$OTHER" 2>/dev/null
+	modprobe -r vfio_vdpa "$1"
+}
+
+# The Rust simulator mapping one range at a time (dma_map/dma_unmap).
+t_net_incremental() {
+	test_desc "vhost_vdpa_net vfio:UUID, vdpa_rsim batch_mapping=0"
+	net_on_parent "bridge incremental:" faux/vdpa_rsim_net vdpa_rsim batch_mapping=0
+}
+
+# The C simulator, the reference: it maps all physical memory one to one
+# until its first mapping; through the bridge, rings and buffers at physical
+# addresses must reach nothing all the same (the bridge's empty map).
+t_net_c_sim() {
+	test_desc "vhost_vdpa_net vfio:UUID, vdpa_sim_net"
+	modprobe -r vdpa_sim_net vdpa_sim 2>/dev/null
+	if ! modprobe vdpa_sim use_va=0 2>/dev/null; then
+		skip_tests "bridge C simulator: vhost_vdpa_net (no vdpa_sim module)" t_net_c_sim
+		return
+	fi
+	net_on_parent "bridge C simulator:" vdpasim_net vdpa_sim_net
+	modprobe -r vdpa_sim
+}
+
 # With kmemleak (the debug flavour), nothing the tests did may leak.
 t_kmemleak() {
 	test_desc "kmemleak finds no leak"
 	vdpa_kmemleak_clean
 }
 
-TESTS=(t_bind t_no_override t_type t_create t_create_second t_ctl t_net t_bad t_rmmod_while_open
-	t_remove_waits t_remove_mdev t_unbind t_dev_del t_rmmod t_kmemleak)
+TESTS=(t_bind t_no_override t_type t_create t_create_second t_ctl t_net t_net_iommufd t_bad t_blk_type1
+	t_blk_iommufd t_rmmod_while_open
+	t_remove_waits t_remove_mdev t_unbind t_dev_del t_rmmod t_net_incremental t_net_c_sim
+	t_kmemleak)
 
 ktap_print_header
 vdpa_require "root" test "$(id -u)" = 0
@@ -190,14 +283,21 @@ vdpa_require "the Rust simulator (vdpa_rsim)" modprobe vdpa_rsim
 vdpa_require "the mdev bridge (vfio_vdpa)" modprobe vfio_vdpa
 test_runs_program t_ctl "$DIR/vfio_vdpa_ctl"
 test_runs_program t_net "$DIR/vhost_vdpa_net" vfio:
+test_runs_program t_net_iommufd "$DIR/vhost_vdpa_net" iommufd:
 test_runs_program t_bad "$DIR/vfio_vdpa_bad"
+test_runs_program t_blk_type1 "$DIR/vhost_vdpa_blk"
+test_runs_program t_blk_iommufd "$DIR/vhost_vdpa_blk"
+test_runs_program t_net_incremental "$DIR/vhost_vdpa_net" vfio:
+test_runs_program t_net_c_sim "$DIR/vhost_vdpa_net" vfio:
 ulimit -l unlimited
 tests_set_plan 1 "${TESTS[@]}"
 
 cleanup() {
 	vdpa dev del "$DEV" 2>/dev/null
 	vdpa dev del ksft-vfio1 2>/dev/null
-	modprobe -r vfio_vdpa vdpa_rsim 2>/dev/null
+	vdpa dev del "$BLK" 2>/dev/null
+	vdpa dev del "$OTHER" 2>/dev/null
+	modprobe -r vfio_vdpa vdpa_rsim vdpa_sim_net vdpa_sim 2>/dev/null
 }
 trap cleanup EXIT
 

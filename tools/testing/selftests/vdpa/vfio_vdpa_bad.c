@@ -49,17 +49,7 @@ static int err(int r)
 
 static long vm_lck(void)
 {
-	char line[256];
-	long kb = -1;
-	FILE *f = fopen("/proc/self/status", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmLck: %ld kB", &kb) == 1)
-			break;
-	fclose(f);
-	return kb;
+	return pinned_kb(0);
 }
 
 /* VFIO_VDPA_DMA_MAP of up to two ranges, every field given. */

@@ -9,8 +9,8 @@
  *   N is the mdev's IOMMU group, UUID the mdev, MAC the net device's
  *   provisioned address, FEATURES (hex) the features it must offer.
  * Usage: vfio_vdpa_ctl hold /dev/vfio/N UUID
- *   Opens the mdev, prints "ready" and holds it open until standard input
- *   ends.
+ *   Opens the mdev, gives it 64 KiB, prints "ready" and holds it open until
+ *   standard input ends (see hold()).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <linux/vfio.h>
 #include <linux/vfio_vdpa.h>
@@ -95,23 +96,68 @@ static void open_type1(void)
 	ksft_test_result_pass("the mdev opens through a type1 container\n");
 }
 
+/* VmLck of this process, in KiB (type1 charges pins there). */
+static long vm_lck(void)
+{
+	char line[256];
+	long kb = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmLck: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
 /*
- * Holds the device open until standard input ends, for the removal tests:
- * prints "ready" once it is open.
+ * Holds the device open until standard input ends, for the removal tests,
+ * with 64 KiB given to the device (pinned). Prints "ready BASE" once it is
+ * open and the memory pinned, BASE being VmLck before the pins; then for
+ * each line "lck" it reads, VmLck, and for each line "status", the errno of
+ * VHOST_VDPA_GET_STATUS (0 when it succeeds).
  */
 static int hold(void)
 {
-	char c;
+	struct {
+		struct vfio_vdpa_dma_map m;
+		struct vfio_vdpa_dma_range r;
+	} map = {
+		.m = { .argsz = sizeof(map), .count = 1 },
+		.r = { .iova = 0x100000, .size = 64 << 10, .perm = VHOST_ACCESS_RW },
+	};
+	struct vfio_iommu_type1_dma_map cmap = {
+		.argsz = sizeof(cmap), .flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
+		.iova = 0x100000, .size = 64 << 10,
+	};
+	char line[64];
+	void *m = mmap(NULL, 64 << 10, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	long base;
 	int r = open_fds();
 
-	if (r) {
+	if (r || m == MAP_FAILED || mlock(m, 64 << 10)) {
 		fprintf(stderr, "cannot open %s in %s: %d\n", uuid, group_path, r);
 		return 1;
 	}
-	printf("ready\n");
+	cmap.vaddr = (uintptr_t)m;
+	base = vm_lck();
+	if (xioctl(container, VFIO_IOMMU_MAP_DMA, &cmap) || xioctl(dev, VFIO_VDPA_DMA_MAP, &map)) {
+		fprintf(stderr, "cannot map memory: %s\n", strerror(errno));
+		return 1;
+	}
+	printf("ready %ld\n", base);
 	fflush(stdout);
-	while (read(0, &c, 1) > 0)
-		;
+	while (fgets(line, sizeof(line), stdin)) {
+		uint8_t s;
+
+		if (!strncmp(line, "lck", 3))
+			printf("%ld\n", vm_lck());
+		else if (!strncmp(line, "status", 6))
+			printf("%d\n", xioctl(dev, VHOST_VDPA_GET_STATUS, &s));
+		fflush(stdout);
+	}
 	return close(dev) || close(group) || close(container);
 }
 

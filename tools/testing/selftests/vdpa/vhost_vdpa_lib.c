@@ -14,6 +14,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <dirent.h>
+#include <linux/iommufd.h>
 #include <linux/vfio.h>
 #include <linux/vfio_vdpa.h>
 
@@ -60,12 +62,92 @@ static int vfio_open(struct dev *d, const char *uuid)
 	return 0;
 }
 
+/*
+ * Opens the mdev uuid through its cdev and iommufd: d->fd is the device,
+ * d->container the iommufd, d->ioas the IOAS it is attached to. Returns 0
+ * or a negative errno.
+ */
+static int iommufd_open(struct dev *d, const char *uuid)
+{
+	struct vfio_region_info ri = { .argsz = sizeof(ri), .index = VFIO_VDPA_NOTIFY_REGION_INDEX };
+	struct iommu_ioas_alloc alloc = { .size = sizeof(alloc) };
+	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
+	struct vfio_device_attach_iommufd_pt at = { .argsz = sizeof(at) };
+	char path[320];
+	struct dirent *e;
+	DIR *dir;
+
+	d->vfio = d->iommufd = 1;
+	d->in_container = 0;
+	d->group = d->container = d->fd = -1;
+	snprintf(path, sizeof(path), "/sys/bus/mdev/devices/%s/vfio-dev", uuid);
+	dir = opendir(path);
+	if (!dir)
+		return -errno;
+	while ((e = readdir(dir)) && strncmp(e->d_name, "vfio", 4))
+		;
+	if (e)
+		snprintf(path, sizeof(path), "/dev/vfio/devices/%s", e->d_name);
+	closedir(dir);
+	if (!e)
+		return -ENOENT;
+	d->fd = open(path, O_RDWR);
+	d->container = open("/dev/iommu", O_RDWR);
+	if (d->fd < 0 || d->container < 0)
+		return -errno;
+	bind.iommufd = d->container;
+	if (ioctl(d->container, IOMMU_IOAS_ALLOC, &alloc) ||
+	    ioctl(d->fd, VFIO_DEVICE_BIND_IOMMUFD, &bind))
+		return -errno;
+	d->ioas = at.pt_id = alloc.out_ioas_id;
+	if (ioctl(d->fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at) ||
+	    ioctl(d->fd, VFIO_DEVICE_GET_REGION_INFO, &ri))
+		return -errno;
+	d->notify_off = ri.offset;
+	return 0;
+}
+
+int container_unmap(struct dev *d, uint64_t iova, uint64_t size)
+{
+	struct vfio_iommu_type1_dma_unmap un = { .argsz = sizeof(un), .iova = iova, .size = size };
+	struct iommu_ioas_unmap iun = {
+		.size = sizeof(iun), .ioas_id = d->ioas, .iova = iova, .length = size,
+	};
+	int i, r;
+
+	if (d->iommufd)
+		r = ioctl(d->container, IOMMU_IOAS_UNMAP, &iun) ? -errno : 0;
+	else
+		r = ioctl(d->container, VFIO_IOMMU_UNMAP_DMA, &un) ? -errno : 0;
+	for (i = 0; !r && i < d->nregions; i++)
+		if (d->regions[i].iova >= iova && d->regions[i].iova - iova < size)
+			d->in_container &= ~(1u << i);
+	return r;
+}
+
+long pinned_kb(int iommufd)
+{
+	const char *key = iommufd ? "VmPin: %ld kB" : "VmLck: %ld kB";
+	char line[256];
+	long kb = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, key, &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
 void dev_close(struct dev *d)
 {
 	close(d->fd);
 	d->fd = -1;
 	if (d->vfio) {
-		close(d->group);
+		if (!d->iommufd)
+			close(d->group);
 		close(d->container);
 		d->in_container = 0;
 	}
@@ -78,9 +160,9 @@ int dev_open(struct dev *d, const char *path, int nq)
 	if (nq > MAX_QUEUES)
 		return -EINVAL;
 	d->nq = nq;
-	d->vfio = 0;
-	if (!strncmp(path, "vfio:", 5)) {
-		q = vfio_open(d, path + 5);
+	d->vfio = d->iommufd = 0;
+	if (!strncmp(path, "vfio:", 5) || !strncmp(path, "iommufd:", 8)) {
+		q = path[0] == 'v' ? vfio_open(d, path + 5) : iommufd_open(d, path + 8);
 		if (q)
 			return q;
 	} else {
@@ -174,6 +256,39 @@ uint64_t iova(struct dev *d, const void *p)
 	return 0;
 }
 
+/* What VFIO_IOMMU_MAP_DMA does below, on an IOAS; same rule for regions. */
+static int ioas_map(struct dev *d, uint64_t io, uint64_t size, uint64_t uaddr)
+{
+	struct iommu_ioas_map m = {
+		.size = sizeof(m),
+		.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE |
+			 IOMMU_IOAS_MAP_WRITEABLE,
+		.ioas_id = d->ioas,
+		.user_va = uaddr,
+		.length = size,
+		.iova = io,
+	};
+	int i;
+
+	for (i = 0; i < d->nregions; i++) {
+		struct region *reg = &d->regions[i];
+
+		if (uaddr < (uintptr_t)reg->mem || uaddr - (uintptr_t)reg->mem != io - reg->iova ||
+		    io < reg->iova || size > reg->size - (io - reg->iova))
+			continue;
+		if (d->in_container & (1u << i))
+			return 0;
+		m.user_va = (uintptr_t)reg->mem;
+		m.iova = reg->iova;
+		m.length = reg->size;
+		if (ioctl(d->container, IOMMU_IOAS_MAP, &m))
+			return -errno;
+		d->in_container |= 1u << i;
+		return 0;
+	}
+	return ioctl(d->container, IOMMU_IOAS_MAP, &m) ? -errno : 0;
+}
+
 /*
  * The container maps each region at its IOVA, once; a mapping that is not a
  * region's own is mapped as given (and stays until the container closes).
@@ -188,6 +303,9 @@ static int vfio_container_map(struct dev *d, uint64_t io, uint64_t size, uint64_
 		.size = size,
 	};
 	int i;
+
+	if (d->iommufd)
+		return ioas_map(d, io, size, uaddr);
 
 	for (i = 0; i < d->nregions; i++) {
 		struct region *reg = &d->regions[i];

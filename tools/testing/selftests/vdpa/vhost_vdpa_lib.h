@@ -9,7 +9,7 @@
  *
  * The same driver runs a vfio_vdpa mdev (include/uapi/linux/vfio_vdpa.h):
  * a path "vfio:UUID" opens the mdev through a type1 container, as a VMM
- * does. The vhost ioctls are the same on the VFIO device fd; what differs is
+ * does, and "iommufd:UUID" through its cdev and an iommufd IOAS. The vhost ioctls are the same on the VFIO device fd; what differs is
  * in this library: a region is mapped into the container at its IOVA (once)
  * and VFIO_VDPA_DMA_MAP gives it to an address space of the device; calls
  * are set with VFIO_DEVICE_SET_IRQS; a kick is a write to the queue's page
@@ -67,8 +67,12 @@ struct ring {
 
 struct dev {
 	int fd;
-	/* A vfio_vdpa mdev: its group and container, the NOTIFY region's offset. */
-	int vfio, group, container;
+	/*
+	 * A vfio_vdpa mdev: its group and container (type1), or the iommufd
+	 * in container and its IOAS; the NOTIFY region's offset.
+	 */
+	int vfio, iommufd, group, container;
+	uint32_t ioas;
 	uint64_t notify_off;
 	/* One bit per region mapped into the container. */
 	uint32_t in_container;
@@ -98,8 +102,19 @@ struct dev {
  * negative errno; d->fd is negative when the device could not be opened.
  */
 int dev_open(struct dev *d, const char *path, int nq);
-/* Closes the device (and its group and container). */
+/* Closes the device (and its group and container, or its iommufd). */
 void dev_close(struct dev *d);
+/*
+ * Removes [iova, iova + size) from the mdev's container or IOAS (which takes
+ * it out of the device's reach); 0 or a negative errno.
+ */
+int container_unmap(struct dev *d, uint64_t iova, uint64_t size);
+/*
+ * What VFIO charged this process for pinned pages, in KiB, with what it
+ * locked itself: VmLck through type1 (which counts mlock()ed pages too),
+ * VmPin through iommufd.
+ */
+long pinned_kb(int iommufd);
 /* Keeps the backend features of want the device has; 0 or a negative errno. */
 int negotiate_backend(struct dev *d, uint64_t want, uint64_t *got);
 int get_config(struct dev *d, uint32_t off, void *buf, uint32_t len);

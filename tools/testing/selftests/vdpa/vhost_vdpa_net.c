@@ -5,12 +5,12 @@
  * vhost-vdpa driver itself is in vhost_vdpa_lib.c.
  *
  * Usage: vhost_vdpa_net /dev/vhost-vdpa-N [PEER_IFNAME]
- *        vhost_vdpa_net vfio:UUID
+ *        vhost_vdpa_net vfio:UUID | iommufd:UUID
  *        vhost_vdpa_net --plan [PEER_IFNAME|vfio:]
  *
  * The first form runs the tests and reports them through kselftest.h; the
- * second runs them on the vfio_vdpa mdev UUID, through a type1 container
- * (the bridge's mode, see vhost_vdpa_lib.h); the third prints how many
+ * second runs them on the vfio_vdpa mdev UUID, through a type1 container or
+ * iommufd (the bridge's mode, see vhost_vdpa_lib.h); the third prints how many
  * results the others report (see vdpa_test.h).
  *
  * Needs a locked-memory limit of at least 3 MiB (ulimit -l): vhost-vdpa pins
@@ -68,7 +68,8 @@
  * polling without call eventfds, with every interrupt of the function handled.
  *
  * The bridge's mode adds what VFIO owns: the pinned pages are charged to the
- * process exactly (VmLck) and all returned at the close, and the rings'
+ * process exactly (VmLck through type1, VmPin through iommufd) and all
+ * returned at the close, and the rings'
  * memory leaving the container while the device runs stops the traffic,
  * until it is mapped again.
  */
@@ -772,7 +773,8 @@ static uint32_t nas;
 static int ctrl_rx;
 /* The MAC address the device had at first (the old one once it is changed). */
 static uint8_t old_mac[6];
-static const uint8_t new_mac[6] = { 0x02, 0x52, 0x56, 0xaa, 0xbb, 0xcc };
+/* The MAC address the tests set: never the one the device starts with. */
+static uint8_t new_mac[6] = { 0x02, 0x52, 0x56, 0xaa, 0xbb, 0xcc };
 /*
  * A loopback parent must offer all of these; on a wire the IOTLB v2 messages
  * are what vhost-vdpa needs, the rest is what the parent has.
@@ -962,6 +964,9 @@ static void first_setup(void)
 	int r = get_config(&vd, 0, old_mac, 6);
 
 	memcpy(mac, old_mac, 6);
+	/* A device an earlier run left with new_mac set. */
+	if (!memcmp(new_mac, old_mac, 6))
+		new_mac[5] ^= 1;
 	r = r ? r : net_setup(&vd);
 	ksft_test_result(!r, "setup up to DRIVER_OK (%d)\n", r);
 }
@@ -1367,33 +1372,23 @@ static void pa_after_reopen(void)
 }
 
 /*
- * VmLck of this process in KiB: the pages it mlock()ed, plus, through a type1
- * container, those VFIO pinned for the device (charged once more).
+ * What VFIO charges for pins (VmLck through type1, VmPin through iommufd)
+ * with the memory locked, before the device is opened.
  */
+static long lck_base;
+static int iommufd;
+
 static long vm_lck(void)
 {
-	char line[256];
-	long kb = -1;
-	FILE *f = fopen("/proc/self/status", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmLck: %ld kB", &kb) == 1)
-			break;
-	fclose(f);
-	return kb;
+	return pinned_kb(iommufd);
 }
-
-/* VmLck with the memory locked, before the device is opened. */
-static long lck_base;
 
 /* The bridge pinned exactly the memory it was given (both regions). */
 static void vfio_pins_counted(void)
 {
 	long now = vm_lck(), want = lck_base + (MEM_SIZE + CVQ_SIZE) / 1024;
 
-	ksft_test_result(now == want, "VmLck %ld kB with both regions given to the device (%ld)\n",
+	ksft_test_result(now == want, "pinned %ld kB with both regions given to the device (%ld)\n",
 			 now, want);
 }
 
@@ -1404,21 +1399,17 @@ static void vfio_pins_counted(void)
  */
 static void vfio_live_unmap(void)
 {
-	struct vfio_iommu_type1_dma_unmap un = {
-		.argsz = sizeof(un), .iova = IOVA_BASE, .size = MEM_SIZE,
-	};
 	uint8_t *fr = next_buf(&vd, TXQ);
 	long lck;
 	int r, got;
 
 	make_frame(fr, 90, 8);
-	r = ioctl(vd.container, VFIO_IOMMU_UNMAP_DMA, &un) ? -errno : 0;
-	vd.in_container &= ~1u;
+	r = container_unmap(&vd, IOVA_BASE, MEM_SIZE);
 	lck = vm_lck();
 	post_buf(&vd, TXQ, HDR_LEN + 90, 0);
 	got = undelivered(&vd, fr, 90);
-	ksft_test_result(!r && un.size == MEM_SIZE && got && lck == lck_base + CVQ_SIZE / 1024,
-			 "VFIO unmap of the live rings (%d): nothing delivered, VmLck %ld kB (%ld)\n",
+	ksft_test_result(!r && got && lck == lck_base + CVQ_SIZE / 1024,
+			 "VFIO unmap of the live rings (%d): nothing delivered, pinned %ld kB (%ld)\n",
 			 r, lck, lck_base + CVQ_SIZE / 1024);
 }
 
@@ -1437,7 +1428,7 @@ static void vfio_pins_returned(void)
 {
 	long now = vm_lck();
 
-	ksft_test_result(now == lck_base, "VmLck %ld kB after the close (%ld before the open)\n",
+	ksft_test_result(now == lck_base, "pinned %ld kB after the close (%ld before the open)\n",
 			 now, lck_base);
 }
 
@@ -1496,7 +1487,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	/* "--plan vfio:" is the plan of the bridge's mode. */
-	if (!strncmp(argv[argc - 1], "vfio:", 5))
+	iommufd = !strncmp(argv[argc - 1], "iommufd:", 8);
+	if (!strncmp(argv[argc - 1], "vfio:", 5) || iommufd)
 		mode = VFIO;
 	else
 		mode = argc == 3 ? WIRE : LOOP;
