@@ -104,6 +104,8 @@ pub mod vdpa {
     pub const VQ_IRQ_INDEX: u32 = bindings::VFIO_VDPA_VQ_IRQ_INDEX;
     /// The interrupt index of the config-change interrupt.
     pub const CONFIG_IRQ_INDEX: u32 = bindings::VFIO_VDPA_CONFIG_IRQ_INDEX;
+    /// The interrupt index of the request to close the device.
+    pub const REQ_IRQ_INDEX: u32 = bindings::VFIO_VDPA_REQ_IRQ_INDEX;
     /// The number of interrupt indexes.
     pub const NUM_IRQS: u32 = bindings::VFIO_VDPA_NUM_IRQS;
 }
@@ -286,6 +288,13 @@ pub trait DeviceOps: Sized + Send + Sync + 'static {
     fn dma_unmap(_dev: &Device<Self>, _iova: u64, _length: u64) {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
+
+    /// The device is being unregistered while userspace holds it open: asks
+    /// the user to close it (a VMM unplugs it). Called again, with `count`
+    /// growing, until the last file is closed.
+    fn request(_dev: &Device<Self>, _count: u32) {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
 }
 
 /// An emulated VFIO device with the driver's data `T`.
@@ -350,6 +359,11 @@ impl<T: DeviceOps> Device<T> {
         },
         dma_unmap: if T::HAS_DMA_UNMAP {
             Some(Self::dma_unmap_callback)
+        } else {
+            None
+        },
+        request: if T::HAS_REQUEST {
+            Some(Self::request_callback)
         } else {
             None
         },
@@ -662,6 +676,15 @@ impl<T: DeviceOps> Device<T> {
             }
             Err(e) => e.to_errno(),
         }
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFIO core with a device of this type.
+    unsafe extern "C" fn request_callback(vdev: *mut bindings::vfio_device, count: c_uint) {
+        // SAFETY: The ops are only installed on a `Device<T>`, valid during the call.
+        let dev = unsafe { Self::from_raw(vdev) };
+        T::request(dev, count);
     }
 
     /// # Safety

@@ -17,9 +17,15 @@
 //! region. The device is reset at first open and last close and reaches only
 //! what it was given: an empty map in every address space until then.
 
+use core::cell::Cell;
 use kernel::{
     device,
     eventfd::EventFd,
+    iommu::domain::{
+        AttachedDomain,
+        Domain,
+        Prot, //
+    },
     mdev,
     new_mutex,
     page::PAGE_SIZE,
@@ -105,12 +111,18 @@ mod vhost {
     pub(crate) const VDPA_GET_AS_NUM: u32 = _IOR::<u32>(VIRTIO, 0x7A);
     pub(crate) const VDPA_GET_VRING_GROUP: u32 = _IOWR::<State>(VIRTIO, 0x7B);
     pub(crate) const VDPA_SET_GROUP_ASID: u32 = _IOW::<State>(VIRTIO, 0x7C);
+    pub(crate) const VDPA_SUSPEND: u32 = _IO(VIRTIO, 0x7D);
+    pub(crate) const VDPA_RESUME: u32 = _IO(VIRTIO, 0x7E);
     pub(crate) const VDPA_GET_VQS_COUNT: u32 = _IOR::<u32>(VIRTIO, 0x80);
     pub(crate) const VDPA_GET_GROUP_NUM: u32 = _IOR::<u32>(VIRTIO, 0x81);
     pub(crate) const VDPA_GET_VRING_SIZE: u32 = _IOWR::<State>(VIRTIO, 0x82);
 
     /// `VHOST_BACKEND_F_IOTLB_PERSIST`: mappings survive a reset.
     pub(crate) const BACKEND_F_IOTLB_PERSIST: u64 = 1 << 8;
+    /// `VHOST_BACKEND_F_SUSPEND`.
+    pub(crate) const BACKEND_F_SUSPEND: u64 = 1 << 4;
+    /// `VHOST_BACKEND_F_RESUME`.
+    pub(crate) const BACKEND_F_RESUME: u64 = 1 << 5;
     /// `VHOST_VRING_F_LOG`.
     pub(crate) const VRING_F_LOG: u32 = 1;
 
@@ -164,9 +176,12 @@ fn new_parent(
     handle: &Arc<Handle>,
     drv: &Arc<mdev::DriverRegistration<MdevDriver>>,
 ) -> Result<mdev::Parent<MdevDriver>> {
-    // Parents that take physical addresses, through their own maps; a
-    // platform IOMMU domain of the bridge's is not there yet.
-    if dev.use_va() || dev.dma_model() == DmaModel::Platform {
+    // Parents that take physical addresses, through their own maps or the
+    // platform IOMMU (then with one group and one address space, the rule
+    // of `vhost_vdpa`: the domain is the only address space).
+    if dev.use_va()
+        || (dev.dma_model() == DmaModel::Platform && (dev.ngroups() > 1 || dev.nas() > 1))
+    {
         return Err(EOPNOTSUPP);
     }
     let mut types = KVec::new();
@@ -238,9 +253,13 @@ impl mdev::Driver for MdevDriver {
             try_pin_init!(VfioVdpa {
                 handle: parent.clone(),
                 revoked: Atomic::new(false),
+                req <- new_mutex!(None),
                 dma <- new_mutex!(DmaState {
                     records: KVec::new(),
                     pinned: 0,
+                    next_id: 0,
+                    suspended: Cell::new(false),
+                    domain: None,
                 }),
             }),
         )
@@ -256,6 +275,10 @@ struct VfioVdpa {
     /// Set when the mdev is being removed: from then on the device is
     /// stopped, holds no page, and every request fails with `ENODEV`.
     revoked: Atomic<bool>,
+    /// The eventfd of the REQ interrupt: signalled when the mdev is being
+    /// removed while open.
+    #[pin]
+    req: Mutex<Option<EventFd>>,
     /// What the device was given to reach. Taken before the handle's lock.
     #[pin]
     dma: Mutex<DmaState>,
@@ -270,7 +293,21 @@ fn revoke(dev: &vfio::Device<VfioVdpa>) {
     // ENODEV: the parent is gone already, it reaches nothing.
     let _ = this.handle.with(|d| reset(d, &st));
     let _ = remove_records(&this.handle, &mut st, |_| true);
+    drop_domain(&this.handle, &mut st);
     clear_calls(&this.handle);
+}
+
+/// Detaches the DMA device from the bridge's domain (back to its DMA API
+/// domain) and frees it, while the device is bound.
+fn drop_domain(handle: &Handle, st: &mut DmaState) {
+    if let Some(dom) = st.domain.take() {
+        // The revoke of a removal ran while the device was bound: it is only
+        // `None` here if the device is gone and this is the close after.
+        let _ = handle.with(|_| {
+            drop(dom);
+            Ok(())
+        });
+    }
 }
 
 /// Removes every call eventfd.
@@ -304,12 +341,15 @@ const DMA_UNMAP_ALL: u32 = 1;
 
 /// A range of IOVAs the device may use, pinned.
 struct Record {
+    /// Which `VFIO_VDPA_DMA_MAP` call recorded it (see `dma_map`).
+    id: u64,
     asid: u32,
     iova: u64,
     /// The last IOVA of the range (inclusive).
     last: u64,
     perm: Perm,
-    /// The range's pages, pinned in chunks of at most `vfio::PIN_PAGES_MAX`.
+    /// The range's pages, pinned in chunks of at most `vfio::PIN_PAGES_MAX`;
+    /// none while its `dma_map` call is pinning them.
     pins: KVec<vfio::PinnedPages<VfioVdpa>>,
 }
 
@@ -325,9 +365,29 @@ struct DmaState {
     records: KVec<Record>,
     /// Pages pinned, over all records.
     pinned: usize,
+    /// The id of the next record.
+    next_id: u64,
+    /// The user suspended the running device (`VHOST_VDPA_SUSPEND`).
+    suspended: Cell<bool>,
+    /// For a [`DmaModel::Platform`] parent, while the device is open: the
+    /// domain the bridge puts the DMA device behind, as `vhost_vdpa` does.
+    domain: Option<AttachedDomain>,
 }
 
 impl Record {
+    /// The IOMMU permissions of the range, for a domain.
+    fn prot(&self) -> Prot {
+        let p = self.perm.as_raw();
+        let mut prot = Prot::CACHE;
+        if p & Perm::RO.as_raw() != 0 {
+            prot = prot | Prot::READ;
+        }
+        if p & Perm::WO.as_raw() != 0 {
+            prot = prot | Prot::WRITE;
+        }
+        prot
+    }
+
     /// The physically contiguous runs of the range: IOVA, physical address,
     /// length.
     fn runs(&self) -> impl Iterator<Item = (u64, u64, u64)> + '_ {
@@ -363,10 +423,14 @@ impl Record {
 /// and then each run.
 fn program(d: &BoundDevice<'_>, st: &DmaState, asid: u32) -> Result {
     let records = st.records.iter().filter(|r| r.asid == asid);
+    // The bridge's own domain: a reset of the device does not touch it.
+    if d.dma_model() == DmaModel::Platform {
+        return Ok(());
+    }
     if d.dma_model() == DmaModel::Incremental {
         d.set_empty_map(asid)?;
         for r in records {
-            add_runs(d, r)?;
+            add_runs(d, st, r)?;
         }
         return Ok(());
     }
@@ -381,26 +445,49 @@ fn program(d: &BoundDevice<'_>, st: &DmaState, asid: u32) -> Result {
     d.set_map(asid, tlb.iotlb())
 }
 
-/// Maps each run of `r`, for [`DmaModel::Incremental`] parents.
-fn add_runs(d: &BoundDevice<'_>, r: &Record) -> Result {
+/// Maps each run of `r`, for [`DmaModel::Incremental`] parents, or into
+/// the bridge's domain for [`DmaModel::Platform`] ones.
+fn add_runs(d: &BoundDevice<'_>, st: &DmaState, r: &Record) -> Result {
+    let prot = r.prot();
     for (iova, pa, len) in r.runs() {
-        d.dma_map(r.asid, iova, len, pa, r.perm)?;
+        match &st.domain {
+            Some(dom) => dom.map(iova, pa, len, prot)?,
+            None => d.dma_map(r.asid, iova, len, pa, r.perm)?,
+        }
     }
     Ok(())
 }
 
-/// Gives the device the translations of the records `new` (at the end of
-/// `st.records`) in address space `asid`.
-fn program_added(d: &BoundDevice<'_>, st: &DmaState, asid: u32, new: usize) -> Result {
-    if d.dma_model() != DmaModel::Incremental {
+/// Removes the translations of `r` ([`DmaModel::Incremental`] or
+/// [`DmaModel::Platform`]).
+fn remove_runs(d: &BoundDevice<'_>, st: &DmaState, r: &Record) -> Result {
+    match &st.domain {
+        Some(dom) => {
+            // The IOTLB is flushed when this returns.
+            dom.unmap(r.iova, r.size());
+            Ok(())
+        }
+        None => d.dma_unmap(r.asid, r.iova, r.size()),
+    }
+}
+
+/// Gives the device the translations of the records `new` selects, all in
+/// address space `asid`.
+fn program_added(
+    d: &BoundDevice<'_>,
+    st: &DmaState,
+    asid: u32,
+    new: &dyn Fn(&Record) -> bool,
+) -> Result {
+    if d.dma_model() == DmaModel::Batch {
         return program(d, st, asid);
     }
-    let first = st.records.len() - new;
-    for (i, r) in st.records.iter().enumerate().skip(first) {
-        if let Err(e) = add_runs(d, r) {
+    let mut added = st.records.iter().filter(|r| new(r));
+    for (i, r) in added.clone().enumerate() {
+        if let Err(e) = add_runs(d, st, r) {
             // Unmap what this call mapped.
-            for r in st.records.iter().skip(first).take(i - first + 1) {
-                let _ = d.dma_unmap(r.asid, r.iova, r.size());
+            for r in added.by_ref().take(i + 1) {
+                let _ = remove_runs(d, st, r);
             }
             return Err(e);
         }
@@ -416,6 +503,7 @@ fn program_all(d: &BoundDevice<'_>, st: &DmaState) -> Result {
 /// Resets the device, which then reaches only what the records say.
 fn reset(d: &BoundDevice<'_>, st: &DmaState) -> Result {
     d.reset()?;
+    st.suspended.set(false);
     program_all(d, st)
 }
 
@@ -424,7 +512,8 @@ fn reset(d: &BoundDevice<'_>, st: &DmaState) -> Result {
 /// progress through a translation it removes (the C simulator copies
 /// outside the lock its map updates take).
 fn unprogram(d: &BoundDevice<'_>, st: &DmaState, taken: &[Record]) -> Result {
-    let suspend = d.status() & status::DRIVER_OK != 0 && d.can_suspend();
+    // (Not if the user suspended it: it stays so.)
+    let suspend = d.status() & status::DRIVER_OK != 0 && d.can_suspend() && !st.suspended.get();
     if suspend {
         d.suspend()?;
     }
@@ -434,9 +523,9 @@ fn unprogram(d: &BoundDevice<'_>, st: &DmaState, taken: &[Record]) -> Result {
         if gone.peek().is_none() {
             continue;
         }
-        if d.dma_model() == DmaModel::Incremental {
+        if d.dma_model() != DmaModel::Batch {
             for r in gone {
-                ok = ok.and(d.dma_unmap(asid, r.iova, r.size()));
+                ok = ok.and(remove_runs(d, st, r));
             }
         } else {
             ok = ok.and(program(d, st, asid));
@@ -497,6 +586,13 @@ fn remove_records(
 
 /// `VFIO_VDPA_DMA_MAP`: pins the ranges and adds them to their address
 /// space, all or none.
+///
+/// The DMA lock is not held while pinning: VFIO calls `dma_unmap` with its
+/// own locks held, which pinning takes too (type1: `device_list_lock`, then
+/// our lock; pinning takes `iommu->lock`, which is taken before
+/// `device_list_lock` elsewhere). So the ranges are first recorded, empty
+/// (they reserve their IOVAs and a `dma_unmap` or a revoke meanwhile removes
+/// them), then pinned, then filled if they are still there.
 fn dma_map(dev: &vfio::Device<VfioVdpa>, arg: usize) -> Result {
     const HDR: usize = 16;
     const RANGE: usize = 24;
@@ -516,18 +612,12 @@ fn dma_map(dev: &vfio::Device<VfioVdpa>, arg: usize) -> Result {
         return Err(EINVAL);
     }
     let this = dev.data();
-    let (nas, (first, last)) = this.handle.with(|d| Ok((d.nas(), d.iova_range())))?;
+    let nas = this.handle.with(|d| Ok(d.nas()))?;
     if asid >= nas {
         return Err(EINVAL);
     }
     let mut r = reader(arg + HDR, count * RANGE);
-    let mut new: KVec<Record> = KVec::with_capacity(count, GFP_KERNEL)?;
-    let mut st = this.dma.lock();
-    // A revoke takes this lock: nothing is pinned after it.
-    this.live()?;
-    if st.records.len() + count > DMA_MAX_RECORDS {
-        return Err(ENOSPC);
-    }
+    let mut ranges: KVec<(u64, u64, Perm)> = KVec::with_capacity(count, GFP_KERNEL)?;
     for _ in 0..count {
         let iova: u64 = r.read()?;
         let size: u64 = r.read()?;
@@ -537,35 +627,109 @@ fn dma_map(dev: &vfio::Device<VfioVdpa>, arg: usize) -> Result {
         if reserved != 0 || size == 0 || iova % page != 0 || size % page != 0 {
             return Err(EINVAL);
         }
-        let end = iova.checked_add(size - 1).ok_or(EOVERFLOW)?;
-        if iova < first || end > last {
-            return Err(ERANGE);
-        }
-        let perm = Perm::from_raw(perm).ok_or(EINVAL)?;
-        let overlaps = |o: &Record| o.asid == asid && o.iova <= end && iova <= o.last;
-        if st.records.iter().any(overlaps) || new.iter().any(overlaps) {
-            return Err(EEXIST);
-        }
-        new.push(
-            Record {
-                asid,
-                iova,
-                last: end,
-                perm,
-                pins: KVec::new(),
-            },
+        let last = iova.checked_add(size - 1).ok_or(EOVERFLOW)?;
+        ranges.push(
+            (iova, last, Perm::from_raw(perm).ok_or(EINVAL)?),
             GFP_KERNEL,
         )?;
     }
-    // Pin: a failure drops `new`, which unpins what was pinned.
+
+    // 1. Record the ranges, empty.
+    let first_id = {
+        let mut st = this.dma.lock();
+        // A revoke takes this lock: nothing is recorded after it.
+        this.live()?;
+        let (first, last) = this.handle.with(|d| Ok(iova_range(d, &st)))?;
+        if st.records.len() + count > DMA_MAX_RECORDS {
+            return Err(ENOSPC);
+        }
+        for (i, &(iova, end, _)) in ranges.iter().enumerate() {
+            if iova < first || end > last {
+                return Err(ERANGE);
+            }
+            let hit = |o: &(u64, u64, Perm)| o.0 <= end && iova <= o.1;
+            let rec_hit = |o: &Record| o.asid == asid && o.iova <= end && iova <= o.last;
+            if st.records.iter().any(rec_hit) || ranges.iter().take(i).any(hit) {
+                return Err(EEXIST);
+            }
+        }
+        st.records.reserve(count, GFP_KERNEL)?;
+        let id = st.next_id;
+        st.next_id += count as u64;
+        for (i, &(iova, last, perm)) in ranges.iter().enumerate() {
+            st.records.push(
+                Record {
+                    id: id + i as u64,
+                    asid,
+                    iova,
+                    last,
+                    perm,
+                    pins: KVec::new(),
+                },
+                GFP_KERNEL,
+            )?;
+        }
+        id
+    };
+    let ours = |r: &Record| r.id >= first_id && r.id < first_id + count as u64;
+
+    // 2. Pin, unlocked. A failure unpins what was pinned (dropped).
+    let pinned = pin_ranges(dev, &ranges);
+    let mut st = this.dma.lock();
+    let mut pins = match pinned {
+        Ok(p) => p,
+        Err(e) => {
+            st.records.retain(|r| !ours(r));
+            return Err(e);
+        }
+    };
+    // 3. Fill the records, if they all are still there.
+    if st.records.iter().filter(|r| ours(r)).count() != count {
+        // A VFIO unmap, a DMA_UNMAP or a revoke took some: the pages go back.
+        st.records.retain(|r| !ours(r));
+        this.live()?;
+        return Err(EFAULT);
+    }
     let mut pages = 0;
-    for rec in new.iter_mut() {
-        let write = rec.perm.as_raw() & Perm::WO.as_raw() != 0;
-        let total = ((rec.last - rec.iova) / PAGE_SIZE as u64 + 1) as usize;
+    for (rec, p) in st
+        .records
+        .iter_mut()
+        .filter(|r| ours(r))
+        .zip(pins.drain_all())
+    {
+        rec.pins = p;
+        pages += rec.pages();
+    }
+    st.pinned += pages;
+    if let Err(e) = this.handle.with(|d| program_added(d, &st, asid, &ours)) {
+        // Back to the old map; the new pages are unpinned.
+        st.records.retain(|r| !ours(r));
+        st.pinned -= pages;
+        // (Incremental and platform parents had this call's mappings undone.)
+        let _ = this.handle.with(|d| match d.dma_model() {
+            DmaModel::Batch => program(d, &st, asid),
+            _ => Ok(()),
+        });
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// Pins every range (in chunks of at most `vfio::PIN_PAGES_MAX` pages), for
+/// the device to write where its permission says so.
+fn pin_ranges(
+    dev: &vfio::Device<VfioVdpa>,
+    ranges: &[(u64, u64, Perm)],
+) -> Result<KVec<KVec<vfio::PinnedPages<VfioVdpa>>>> {
+    let mut all = KVec::with_capacity(ranges.len(), GFP_KERNEL)?;
+    for &(iova, last, perm) in ranges {
+        let write = perm.as_raw() & Perm::WO.as_raw() != 0;
+        let total = ((last - iova) / PAGE_SIZE as u64 + 1) as usize;
+        let mut pins = KVec::new();
         let mut done = 0;
         while done < total {
             let n = (total - done).min(vfio::PIN_PAGES_MAX);
-            let at = rec.iova + (done * PAGE_SIZE) as u64;
+            let at = iova + (done * PAGE_SIZE) as u64;
             // One errno for "not mapped in VFIO" on both backends.
             let p = dev.pin_pages(at, n, write).map_err(|e| {
                 if e == EINVAL || e == ENOENT {
@@ -574,31 +738,12 @@ fn dma_map(dev: &vfio::Device<VfioVdpa>, arg: usize) -> Result {
                     e
                 }
             })?;
-            rec.pins.push(p, GFP_KERNEL)?;
+            pins.push(p, GFP_KERNEL)?;
             done += n;
         }
-        pages += total;
+        all.push(pins, GFP_KERNEL)?;
     }
-    let old = st.records.len();
-    for rec in new.drain_all() {
-        st.records.push(rec, GFP_KERNEL)?;
-    }
-    st.pinned += pages;
-    if let Err(e) = this.handle.with(|d| program_added(d, &st, asid, count)) {
-        // Back to the old map; the new pages are unpinned.
-        while st.records.len() > old {
-            if let Some(rec) = st.records.pop() {
-                st.pinned -= rec.pages();
-            }
-        }
-        // (An incremental parent had this call's mappings undone already.)
-        let _ = this.handle.with(|d| match d.dma_model() {
-            DmaModel::Incremental => Ok(()),
-            _ => program(d, &st, asid),
-        });
-        return Err(e);
-    }
-    Ok(())
+    Ok(all)
 }
 
 /// `VFIO_VDPA_DMA_UNMAP`: removes whole ranges of one address space.
@@ -674,6 +819,29 @@ fn driver_ok(d: &BusDevice<device::Bound>) -> bool {
     d.status() & status::DRIVER_OK != 0
 }
 
+/// The IOVAs the device can use: the parent's range, within the bridge's
+/// domain's aperture if it has one.
+fn iova_range(d: &BusDevice<device::Bound>, st: &DmaState) -> (u64, u64) {
+    let (first, last) = d.iova_range();
+    match &st.domain {
+        Some(dom) => {
+            let (a, b) = dom.aperture();
+            (first.max(a), last.min(b))
+        }
+        None => (first, last),
+    }
+}
+
+/// The vhost backend features offered: persistent mappings always, suspend
+/// and resume where the parent has them.
+fn backend_features(d: &BusDevice<device::Bound>) -> u64 {
+    let mut f = vhost::BACKEND_F_IOTLB_PERSIST;
+    if d.can_suspend() {
+        f |= vhost::BACKEND_F_SUSPEND | vhost::BACKEND_F_RESUME;
+    }
+    f
+}
+
 /// `VHOST_SET_VRING_NUM`, with vhost-vdpa's checks.
 fn set_vring_num(d: &BusDevice<device::Bound>, idx: u32, num: u32) -> Result {
     let idx = vq_index(d, idx)?;
@@ -687,7 +855,7 @@ fn set_vring_num(d: &BusDevice<device::Bound>, idx: u32, num: u32) -> Result {
 }
 
 /// `VHOST_SET_VRING_ADDR`: IOVAs, aligned as the virtio spec asks.
-fn set_vring_addr(d: &BusDevice<device::Bound>, arg: usize) -> Result {
+fn set_vring_addr(d: &BusDevice<device::Bound>, suspended: bool, arg: usize) -> Result {
     let mut r = reader(arg, core::mem::size_of::<vhost::Addr>());
     let idx: u32 = r.read()?;
     let flags: u32 = r.read()?;
@@ -701,7 +869,7 @@ fn set_vring_addr(d: &BusDevice<device::Bound>, arg: usize) -> Result {
     if desc % 16 != 0 || avail % 2 != 0 || used % 4 != 0 {
         return Err(EINVAL);
     }
-    if driver_ok(d) {
+    if driver_ok(d) && !suspended {
         return Err(EINVAL);
     }
     d.set_vq_address(idx, desc, avail, used)
@@ -737,7 +905,8 @@ fn write_state(arg: usize, idx: u32, num: u32) -> Result {
 }
 
 /// `VFIO_DEVICE_SET_IRQS` for the VQ and CONFIG indexes: eventfd triggers.
-fn set_irqs(handle: &Handle, set: vfio::IrqSet) -> Result {
+fn set_irqs(this: &VfioVdpa, set: vfio::IrqSet) -> Result {
+    let handle = &this.handle;
     if set.action != vfio::IrqAction::Trigger {
         return Err(EINVAL);
     }
@@ -770,7 +939,8 @@ fn set_irqs(handle: &Handle, set: vfio::IrqSet) -> Result {
     for (i, fd) in fds.drain_all().enumerate() {
         let old = match set.index {
             vfio::vdpa::VQ_IRQ_INDEX => handle.set_vq_call((start as usize + i) as u16, fd)?,
-            _ => handle.set_config_call(fd),
+            vfio::vdpa::CONFIG_IRQ_INDEX => handle.set_config_call(fd),
+            _ => core::mem::replace(&mut *this.req.lock(), fd),
         };
         drop(old);
     }
@@ -782,8 +952,18 @@ impl vfio::DeviceOps for VfioVdpa {
     fn open_device(dev: &vfio::Device<Self>) -> Result {
         let this = dev.data();
         this.live()?;
-        let st = this.dma.lock();
-        this.handle.with(|d| reset(d, &st))
+        let mut st = this.dma.lock();
+        this.handle.with(|d| {
+            if d.dma_model() == DmaModel::Platform {
+                // A fresh domain: the device reaches nothing until mapped.
+                let dma = d.dma_device().ok_or(EOPNOTSUPP)?;
+                if !Domain::cache_coherent(dma) {
+                    return Err(EOPNOTSUPP);
+                }
+                st.domain = Some(Domain::alloc_paging(dma)?.attach(dma)?);
+            }
+            reset(d, &st)
+        })
     }
 
     fn close_device(dev: &vfio::Device<Self>) {
@@ -792,15 +972,22 @@ impl vfio::DeviceOps for VfioVdpa {
         // Stops the data path; ENODEV: the device is gone, nothing to stop.
         let _ = this.handle.with(|d| reset(d, &st));
         let _ = remove_records(&this.handle, &mut st, |_| true);
+        drop_domain(&this.handle, &mut st);
         clear_calls(&this.handle);
+        drop(this.req.lock().take());
+    }
+
+    fn request(dev: &vfio::Device<Self>, _count: u32) {
+        if let Some(fd) = dev.data().req.lock().as_ref() {
+            fd.signal();
+        }
     }
 
     fn info(_dev: &vfio::Device<Self>) -> vfio::DeviceInfo {
         vfio::DeviceInfo {
             flags: vfio::device_flags::VDPA | vfio::device_flags::RESET,
             num_regions: vfio::vdpa::NUM_REGIONS,
-            // VQ and CONFIG; REQ is reserved.
-            num_irqs: vfio::vdpa::CONFIG_IRQ_INDEX + 1,
+            num_irqs: vfio::vdpa::NUM_IRQS,
         }
     }
 
@@ -827,7 +1014,7 @@ impl vfio::DeviceOps for VfioVdpa {
     fn irq_info(dev: &vfio::Device<Self>, index: u32) -> Result<vfio::IrqInfo> {
         let count = match index {
             vfio::vdpa::VQ_IRQ_INDEX => dev.data().handle.with(|d| Ok(d.nvqs()))?,
-            vfio::vdpa::CONFIG_IRQ_INDEX => 1,
+            vfio::vdpa::CONFIG_IRQ_INDEX | vfio::vdpa::REQ_IRQ_INDEX => 1,
             _ => return Err(EINVAL),
         };
         Ok(vfio::IrqInfo {
@@ -838,7 +1025,7 @@ impl vfio::DeviceOps for VfioVdpa {
 
     fn set_irqs(dev: &vfio::Device<Self>, set: vfio::IrqSet) -> Result {
         dev.data().live()?;
-        set_irqs(&dev.data().handle, set)
+        set_irqs(dev.data().get_ref(), set)
     }
 
     fn read(dev: &vfio::Device<Self>, buf: &mut UserSliceWriter, offset: u64) -> Result<usize> {
@@ -903,13 +1090,35 @@ impl vfio::DeviceOps for VfioVdpa {
                 })?;
             }
             vhost::GET_BACKEND_FEATURES => {
-                writer(arg, 8).write(&vhost::BACKEND_F_IOTLB_PERSIST)?;
+                let f = handle.with(|d| Ok(backend_features(d)))?;
+                writer(arg, 8).write(&f)?;
             }
             vhost::SET_BACKEND_FEATURES => {
                 let f: u64 = reader(arg, 8).read()?;
-                if f & !vhost::BACKEND_F_IOTLB_PERSIST != 0 {
+                if f & !handle.with(|d| Ok(backend_features(d)))? != 0 {
                     return Err(EOPNOTSUPP);
                 }
+            }
+            vhost::VDPA_SUSPEND => {
+                let st = this.dma.lock();
+                handle.with(|d| {
+                    // vhost-vdpa's rule: nothing to do before DRIVER_OK.
+                    if driver_ok(d) {
+                        d.suspend()?;
+                        st.suspended.set(true);
+                    }
+                    Ok(())
+                })?;
+            }
+            vhost::VDPA_RESUME => {
+                let st = this.dma.lock();
+                handle.with(|d| {
+                    if st.suspended.get() {
+                        d.resume()?;
+                        st.suspended.set(false);
+                    }
+                    Ok(())
+                })?;
             }
             vhost::SET_OWNER => {}
             vhost::VDPA_GET_DEVICE_ID => {
@@ -961,7 +1170,8 @@ impl vfio::DeviceOps for VfioVdpa {
                 writer(arg, 4).write(&n)?;
             }
             vhost::VDPA_GET_IOVA_RANGE => {
-                let (first, last) = handle.with(|d| Ok(d.iova_range()))?;
+                let st = this.dma.lock();
+                let (first, last) = handle.with(|d| Ok(iova_range(d, &st)))?;
                 let mut w = writer(arg, 16);
                 w.write(&first)?;
                 w.write(&last)?;
@@ -975,14 +1185,16 @@ impl vfio::DeviceOps for VfioVdpa {
                 handle.with(|d| set_vring_num(d, idx, num))?;
             }
             vhost::SET_VRING_ADDR => {
-                handle.with(|d| set_vring_addr(d, arg))?;
+                let suspended = this.dma.lock().suspended.get();
+                handle.with(|d| set_vring_addr(d, suspended, arg))?;
             }
             vhost::SET_VRING_BASE => {
                 let (idx, num) = read_state(arg)?;
+                let suspended = this.dma.lock().suspended.get();
                 handle.with(|d| {
                     let idx = vq_index(d, idx)?;
                     check_split(d)?;
-                    if driver_ok(d) {
+                    if driver_ok(d) && !suspended {
                         return Err(EINVAL);
                     }
                     d.set_vq_avail_index(idx, num as u16)

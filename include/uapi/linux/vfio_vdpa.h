@@ -10,8 +10,9 @@
  *
  * Control: the vhost-vdpa ioctls of <linux/vhost.h> on the VFIO device fd,
  * with vhost-vdpa's semantics: VHOST_GET_FEATURES, VHOST_SET_FEATURES
- * (EBUSY after FEATURES_OK), VHOST_GET_BACKEND_FEATURES (IOTLB_PERSIST),
- * VHOST_SET_BACKEND_FEATURES (EOPNOTSUPP for any other bit),
+ * (EBUSY after FEATURES_OK), VHOST_GET_BACKEND_FEATURES (IOTLB_PERSIST, and
+ * SUSPEND and RESUME where the parent can), VHOST_SET_BACKEND_FEATURES
+ * (EOPNOTSUPP for any other bit), VHOST_VDPA_SUSPEND and VHOST_VDPA_RESUME,
  * VHOST_SET_OWNER (accepted, no effect), VHOST_VDPA_GET_DEVICE_ID,
  * VHOST_VDPA_GET_STATUS, VHOST_VDPA_SET_STATUS (EINVAL for clearing a bit
  * other than by writing 0, and for DRIVER_OK without FEATURES_OK; 0
@@ -21,8 +22,8 @@
  * for a queue the device lacks): VHOST_SET_VRING_NUM (EINVAL for 0, a size
  * that is not a power of two or above the maximum; EBUSY at DRIVER_OK),
  * VHOST_SET_VRING_ADDR (IOVAs; EOPNOTSUPP with VHOST_VRING_F_LOG; EINVAL
- * when misaligned or at DRIVER_OK), VHOST_SET_VRING_BASE (EINVAL at
- * DRIVER_OK) and VHOST_GET_VRING_BASE (split rings), VHOST_VDPA_SET_VRING_ENABLE,
+ * when misaligned or at DRIVER_OK unless suspended), VHOST_SET_VRING_BASE (EINVAL at
+ * DRIVER_OK unless suspended) and VHOST_GET_VRING_BASE (split rings), VHOST_VDPA_SET_VRING_ENABLE,
  * VHOST_VDPA_GET_VRING_GROUP, VHOST_VDPA_GET_VRING_SIZE; and
  * VHOST_VDPA_SET_GROUP_ASID (EINVAL for a group or address space the device
  * lacks, EBUSY at DRIVER_OK). Any other ioctl of the vhost type fails with
@@ -77,7 +78,11 @@ enum {
 enum {
 	VFIO_VDPA_VQ_IRQ_INDEX,		/* count = number of virtqueues */
 	VFIO_VDPA_CONFIG_IRQ_INDEX,	/* count = 1: config change */
-	VFIO_VDPA_REQ_IRQ_INDEX,	/* reserved: the device is being removed */
+	/*
+	 * count = 1: the device is being removed while open (it is stopped,
+	 * its pages unpinned, and every request fails with ENODEV): close it.
+	 */
+	VFIO_VDPA_REQ_IRQ_INDEX,
 	VFIO_VDPA_NUM_IRQS
 };
 

@@ -383,6 +383,23 @@ impl BusDevice<device::Bound> {
         to_result(unsafe { f(self.as_raw(), asid, iotlb.as_raw()) })
     }
 
+    /// The device that does the DMA of a [`DmaModel::Platform`] device (the
+    /// PCI function behind it), whose IOMMU translates its accesses.
+    pub fn dma_device(&self) -> Option<&device::Device<device::Bound>> {
+        // SAFETY: The device is valid; `vmap` is set at allocation; for a
+        // device that takes physical addresses through the platform IOMMU
+        // its `dma_dev` member is the device that does the DMA.
+        let dev = unsafe { (*self.as_raw()).vmap.dma_dev };
+        if dev.is_null() || self.use_va() {
+            return None;
+        }
+        // SAFETY: `dev` is valid while the vDPA device is registered. A
+        // parent unregisters its vDPA devices (which unbinds them from this
+        // driver first) before its own driver unbinds from the DMA device,
+        // so while this device is bound, so is the DMA device.
+        Some(unsafe { device::Device::<device::Normal>::from_raw(dev).as_bound() })
+    }
+
     /// Maps `iova..iova + size` to physical address `pa` in address space
     /// `asid`, for [`DmaModel::Incremental`] devices.
     pub fn dma_map(&self, asid: u32, iova: u64, size: u64, pa: u64, perm: Perm) -> Result {

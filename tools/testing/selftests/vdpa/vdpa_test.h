@@ -82,4 +82,26 @@ static inline void __vdpa_tests_run(const struct vdpa_test *t, size_t n, unsigne
 #define vdpa_tests_begin(t, mode, arg1) __vdpa_tests_begin(t, ARRAY_SIZE(t), mode, arg1)
 #define vdpa_tests_run(t, mode) __vdpa_tests_run(t, ARRAY_SIZE(t), mode)
 
+/*
+ * What VFIO charged this process for the pages it pinned for a device, in
+ * KiB, with what the process locked itself: VmLck through a type1 container
+ * (which counts mlock()ed pages too), VmPin through iommufd. -1 when it
+ * cannot be read.
+ */
+static inline long vdpa_pinned_kb(int iommufd)
+{
+	const char *key = iommufd ? "VmPin: %ld kB" : "VmLck: %ld kB";
+	char line[256];
+	long kb = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, key, &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
 #endif

@@ -169,9 +169,9 @@ t_rmmod_while_open() {
 }
 
 t_remove_waits() {
-	test_desc "the mdev's remove while open: pages back and ENODEV at once, done at the close"
+	test_desc "the mdev's remove while open: pages back, ENODEV and REQ at once, done at the close"
 	hold_start || return 1
-	local pinned lck st
+	local pinned lck st req
 	pinned=$(hold_ask lck)
 	(echo 1 > "$MDEV/remove") &
 	local pid=$! waited=0 i
@@ -179,10 +179,13 @@ t_remove_waits() {
 	kill -0 "$pid" 2>/dev/null && waited=1
 	lck=$(hold_ask lck)
 	st=$(hold_ask status)
-	echo "VmLck: $HOLD_BASE kB before the pins, $pinned with them, $lck during the remove; ioctl errno $st"
+	req=$(hold_ask req)
+	echo "VmLck: $HOLD_BASE kB before the pins, $pinned with them, $lck during the remove;" \
+		"ioctl errno $st; REQ signalled: $req"
 	hold_stop
 	local revoked=0
-	[ "$pinned" -gt "$HOLD_BASE" ] && [ "$lck" = "$HOLD_BASE" ] && [ "$st" = 19 ] && revoked=1
+	[ "$pinned" -gt "$HOLD_BASE" ] && [ "$lck" = "$HOLD_BASE" ] && [ "$st" = 19 ] &&
+		[ "$req" = 1 ] && revoked=1
 	for i in $(seq 100); do
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.2

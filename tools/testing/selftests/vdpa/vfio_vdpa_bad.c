@@ -49,7 +49,7 @@ static int err(int r)
 
 static long vm_lck(void)
 {
-	return pinned_kb(0);
+	return vdpa_pinned_kb(0);
 }
 
 /* VFIO_VDPA_DMA_MAP of up to two ranges, every field given. */
@@ -259,8 +259,10 @@ static void unmap_good(void)
 /* SET_IRQS. */
 static int efd = -1, closed_fd = -1, null_fd = -1;
 
-BAD(irq_index, EINVAL, "SET_IRQS of index 2",
-    set_irqs(IRQ_ARGSZ, TRIGGER_FD, 2, 0, 1, efd))
+BAD(irq_index, EINVAL, "SET_IRQS of index 3",
+    set_irqs(IRQ_ARGSZ, TRIGGER_FD, 3, 0, 1, efd))
+BAD(irq_req_range, EINVAL, "SET_IRQS of REQ 0 and 1 (of 1)",
+    set_irqs(IRQ_ARGSZ + 4, TRIGGER_FD, VFIO_VDPA_REQ_IRQ_INDEX, 0, 2, efd))
 BAD(irq_range, EINVAL, "SET_IRQS of queues 2 and 3 (of 3)",
     set_irqs(IRQ_ARGSZ + 4, TRIGGER_FD, VFIO_VDPA_VQ_IRQ_INDEX, 2, 2, efd))
 BAD(irq_mask, EINVAL, "SET_IRQS to mask",
@@ -283,9 +285,10 @@ BAD(irq_bool, EINVAL, "SET_IRQS to signal from the kernel (not offered)",
     set_irqs(sizeof(struct vfio_irq_set) + 1,
 	     VFIO_IRQ_SET_DATA_BOOL | VFIO_IRQ_SET_ACTION_TRIGGER, VFIO_VDPA_VQ_IRQ_INDEX, 0, 1,
 	     0x01010101))
-BAD(irq_good, 0, "SET_IRQS of an eventfd on queue 1 and on CONFIG, then none",
+BAD(irq_good, 0, "SET_IRQS of an eventfd on queue 1, CONFIG and REQ, then none",
     set_irqs(IRQ_ARGSZ, TRIGGER_FD, VFIO_VDPA_VQ_IRQ_INDEX, 1, 1, efd) ?:
     set_irqs(IRQ_ARGSZ, TRIGGER_FD, VFIO_VDPA_CONFIG_IRQ_INDEX, 0, 1, efd) ?:
+    set_irqs(IRQ_ARGSZ, TRIGGER_FD, VFIO_VDPA_REQ_IRQ_INDEX, 0, 1, efd) ?:
     set_irqs(sizeof(struct vfio_irq_set), VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER,
 	     VFIO_VDPA_VQ_IRQ_INDEX, 0, 0, -1))
 
@@ -408,6 +411,7 @@ static const struct vdpa_test tests[] = {
 	VDPA_TEST(unmap_reserved),
 	VDPA_TEST(unmap_good),
 	VDPA_TEST(irq_index),
+	VDPA_TEST(irq_req_range),
 	VDPA_TEST(irq_range),
 	VDPA_TEST(irq_mask),
 	VDPA_TEST(irq_two_types),

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -96,28 +97,13 @@ static void open_type1(void)
 	ksft_test_result_pass("the mdev opens through a type1 container\n");
 }
 
-/* VmLck of this process, in KiB (type1 charges pins there). */
-static long vm_lck(void)
-{
-	char line[256];
-	long kb = -1;
-	FILE *f = fopen("/proc/self/status", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmLck: %ld kB", &kb) == 1)
-			break;
-	fclose(f);
-	return kb;
-}
-
 /*
  * Holds the device open until standard input ends, for the removal tests,
  * with 64 KiB given to the device (pinned). Prints "ready BASE" once it is
  * open and the memory pinned, BASE being VmLck before the pins; then for
- * each line "lck" it reads, VmLck, and for each line "status", the errno of
- * VHOST_VDPA_GET_STATUS (0 when it succeeds).
+ * each line "lck" it reads, VmLck, for each line "status", the errno of
+ * VHOST_VDPA_GET_STATUS (0 when it succeeds), and for each line "req", 1 if
+ * the REQ interrupt's eventfd was signalled since it last asked, else 0.
  */
 static int hold(void)
 {
@@ -132,6 +118,14 @@ static int hold(void)
 		.argsz = sizeof(cmap), .flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
 		.iova = 0x100000, .size = 64 << 10,
 	};
+	struct {
+		struct vfio_irq_set s;
+		int32_t fd;
+	} req = {
+		.s = { .argsz = sizeof(req),
+		       .flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER,
+		       .index = VFIO_VDPA_REQ_IRQ_INDEX, .count = 1 },
+	};
 	char line[64];
 	void *m = mmap(NULL, 64 << 10, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	long base;
@@ -142,20 +136,28 @@ static int hold(void)
 		return 1;
 	}
 	cmap.vaddr = (uintptr_t)m;
-	base = vm_lck();
+	base = vdpa_pinned_kb(0);
 	if (xioctl(container, VFIO_IOMMU_MAP_DMA, &cmap) || xioctl(dev, VFIO_VDPA_DMA_MAP, &map)) {
 		fprintf(stderr, "cannot map memory: %s\n", strerror(errno));
+		return 1;
+	}
+	req.fd = eventfd(0, EFD_NONBLOCK);
+	if (req.fd < 0 || xioctl(dev, VFIO_DEVICE_SET_IRQS, &req)) {
+		fprintf(stderr, "cannot set the REQ eventfd: %s\n", strerror(errno));
 		return 1;
 	}
 	printf("ready %ld\n", base);
 	fflush(stdout);
 	while (fgets(line, sizeof(line), stdin)) {
+		uint64_t n = 0;
 		uint8_t s;
 
 		if (!strncmp(line, "lck", 3))
-			printf("%ld\n", vm_lck());
+			printf("%ld\n", vdpa_pinned_kb(0));
 		else if (!strncmp(line, "status", 6))
 			printf("%d\n", xioctl(dev, VHOST_VDPA_GET_STATUS, &s));
+		else if (!strncmp(line, "req", 3))
+			printf("%d\n", read(req.fd, &n, sizeof(n)) == sizeof(n) && n > 0);
 		fflush(stdout);
 	}
 	return close(dev) || close(group) || close(container);
@@ -168,8 +170,8 @@ static void get_info(void)
 
 	ksft_test_result(!r && (info.flags & VFIO_DEVICE_FLAGS_VDPA) &&
 			 (info.flags & VFIO_DEVICE_FLAGS_RESET) && info.num_regions == 2 &&
-			 info.num_irqs == 2,
-			 "VFIO_DEVICE_GET_INFO: a vDPA device, 2 regions, 2 irq indexes (%d: flags %#x, %u, %u)\n",
+			 info.num_irqs == 3,
+			 "VFIO_DEVICE_GET_INFO: a vDPA device, 2 regions, 3 irq indexes (%d: flags %#x, %u, %u)\n",
 			 r, info.flags, info.num_regions, info.num_irqs);
 }
 
@@ -211,18 +213,21 @@ static void irq_info(void)
 {
 	struct vfio_irq_info vq = { .argsz = sizeof(vq), .index = VFIO_VDPA_VQ_IRQ_INDEX };
 	struct vfio_irq_info cfg = { .argsz = sizeof(cfg), .index = VFIO_VDPA_CONFIG_IRQ_INDEX };
-	struct vfio_irq_info bad = { .argsz = sizeof(bad), .index = 2 };
+	struct vfio_irq_info req = { .argsz = sizeof(req), .index = VFIO_VDPA_REQ_IRQ_INDEX };
+	struct vfio_irq_info bad = { .argsz = sizeof(bad), .index = 3 };
 	struct vfio_irq_info shrt = { .argsz = 8, .index = 0 };
 	const unsigned int fl = VFIO_IRQ_INFO_EVENTFD | VFIO_IRQ_INFO_NORESIZE;
 	int r = xioctl(dev, VFIO_DEVICE_GET_IRQ_INFO, &vq);
 	int r2 = xioctl(dev, VFIO_DEVICE_GET_IRQ_INFO, &cfg);
 	int r3 = xioctl(dev, VFIO_DEVICE_GET_IRQ_INFO, &bad);
 	int r4 = xioctl(dev, VFIO_DEVICE_GET_IRQ_INFO, &shrt);
+	int r5 = xioctl(dev, VFIO_DEVICE_GET_IRQ_INFO, &req);
 
 	ksft_test_result(!r && vq.count == 3 && vq.flags == fl && !r2 && cfg.count == 1 &&
-			 cfg.flags == fl && r3 == EINVAL && r4 == EINVAL,
-			 "irq info: VQ 3 eventfds, CONFIG 1; index 2 and a short argsz EINVAL (%d %u, %d %u, %d, %d)\n",
-			 r, vq.count, r2, cfg.count, r3, r4);
+			 cfg.flags == fl && !r5 && req.count == 1 && req.flags == fl &&
+			 r3 == EINVAL && r4 == EINVAL,
+			 "irq info: VQ 3 eventfds, CONFIG 1, REQ 1; index 3 and a short argsz EINVAL (%d %u, %d %u, %d %u, %d, %d)\n",
+			 r, vq.count, r2, cfg.count, r5, req.count, r3, r4);
 }
 
 static void device_id(void)

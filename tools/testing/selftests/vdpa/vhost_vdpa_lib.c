@@ -125,22 +125,6 @@ int container_unmap(struct dev *d, uint64_t iova, uint64_t size)
 	return r;
 }
 
-long pinned_kb(int iommufd)
-{
-	const char *key = iommufd ? "VmPin: %ld kB" : "VmLck: %ld kB";
-	char line[256];
-	long kb = -1;
-	FILE *f = fopen("/proc/self/status", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, key, &kb) == 1)
-			break;
-	fclose(f);
-	return kb;
-}
-
 void dev_close(struct dev *d)
 {
 	close(d->fd);
@@ -256,44 +240,27 @@ uint64_t iova(struct dev *d, const void *p)
 	return 0;
 }
 
-/* What VFIO_IOMMU_MAP_DMA does below, on an IOAS; same rule for regions. */
-static int ioas_map(struct dev *d, uint64_t io, uint64_t size, uint64_t uaddr)
+/*
+ * The region whose own mapping [io, io + size) -> uaddr is part of, or -1:
+ * the container maps each region at its IOVA, once; a mapping that is not a
+ * region's own is mapped as given (and stays until the container closes).
+ */
+static int region_of(struct dev *d, uint64_t io, uint64_t size, uint64_t uaddr)
 {
-	struct iommu_ioas_map m = {
-		.size = sizeof(m),
-		.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE |
-			 IOMMU_IOAS_MAP_WRITEABLE,
-		.ioas_id = d->ioas,
-		.user_va = uaddr,
-		.length = size,
-		.iova = io,
-	};
 	int i;
 
 	for (i = 0; i < d->nregions; i++) {
 		struct region *reg = &d->regions[i];
 
-		if (uaddr < (uintptr_t)reg->mem || uaddr - (uintptr_t)reg->mem != io - reg->iova ||
-		    io < reg->iova || size > reg->size - (io - reg->iova))
-			continue;
-		if (d->in_container & (1u << i))
-			return 0;
-		m.user_va = (uintptr_t)reg->mem;
-		m.iova = reg->iova;
-		m.length = reg->size;
-		if (ioctl(d->container, IOMMU_IOAS_MAP, &m))
-			return -errno;
-		d->in_container |= 1u << i;
-		return 0;
+		if (uaddr >= (uintptr_t)reg->mem && uaddr - (uintptr_t)reg->mem == io - reg->iova &&
+		    io >= reg->iova && size <= reg->size - (io - reg->iova))
+			return i;
 	}
-	return ioctl(d->container, IOMMU_IOAS_MAP, &m) ? -errno : 0;
+	return -1;
 }
 
-/*
- * The container maps each region at its IOVA, once; a mapping that is not a
- * region's own is mapped as given (and stays until the container closes).
- */
-static int vfio_container_map(struct dev *d, uint64_t io, uint64_t size, uint64_t uaddr)
+/* Maps [io, io + size) -> uaddr into the type1 container or the IOAS. */
+static int container_map(struct dev *d, uint64_t io, uint64_t size, uint64_t uaddr)
 {
 	struct vfio_iommu_type1_dma_map m = {
 		.argsz = sizeof(m),
@@ -302,28 +269,35 @@ static int vfio_container_map(struct dev *d, uint64_t io, uint64_t size, uint64_
 		.iova = io,
 		.size = size,
 	};
-	int i;
+	struct iommu_ioas_map im = {
+		.size = sizeof(im),
+		.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE |
+			 IOMMU_IOAS_MAP_WRITEABLE,
+		.ioas_id = d->ioas,
+		.user_va = uaddr,
+		.length = size,
+		.iova = io,
+	};
 
 	if (d->iommufd)
-		return ioas_map(d, io, size, uaddr);
-
-	for (i = 0; i < d->nregions; i++) {
-		struct region *reg = &d->regions[i];
-
-		if (uaddr < (uintptr_t)reg->mem || uaddr - (uintptr_t)reg->mem != io - reg->iova ||
-		    io < reg->iova || size > reg->size - (io - reg->iova))
-			continue;
-		if (d->in_container & (1u << i))
-			return 0;
-		m.vaddr = (uintptr_t)reg->mem;
-		m.iova = reg->iova;
-		m.size = reg->size;
-		if (ioctl(d->container, VFIO_IOMMU_MAP_DMA, &m))
-			return -errno;
-		d->in_container |= 1u << i;
-		return 0;
-	}
+		return ioctl(d->container, IOMMU_IOAS_MAP, &im) ? -errno : 0;
 	return ioctl(d->container, VFIO_IOMMU_MAP_DMA, &m) ? -errno : 0;
+}
+
+/* Gives the container what the device is to reach: a region's whole mapping, once. */
+static int vfio_container_map(struct dev *d, uint64_t io, uint64_t size, uint64_t uaddr)
+{
+	int i = region_of(d, io, size, uaddr), r;
+
+	if (i < 0)
+		return container_map(d, io, size, uaddr);
+	if (d->in_container & (1u << i))
+		return 0;
+	r = container_map(d, d->regions[i].iova, d->regions[i].size,
+			  (uintptr_t)d->regions[i].mem);
+	if (!r)
+		d->in_container |= 1u << i;
+	return r;
 }
 
 /* An IOTLB message as VFIO_VDPA_DMA_MAP or _UNMAP. */

@@ -109,12 +109,7 @@ void dev_close(struct dev *d);
  * it out of the device's reach); 0 or a negative errno.
  */
 int container_unmap(struct dev *d, uint64_t iova, uint64_t size);
-/*
- * What VFIO charged this process for pinned pages, in KiB, with what it
- * locked itself: VmLck through type1 (which counts mlock()ed pages too),
- * VmPin through iommufd.
- */
-long pinned_kb(int iommufd);
+
 /* Keeps the backend features of want the device has; 0 or a negative errno. */
 int negotiate_backend(struct dev *d, uint64_t want, uint64_t *got);
 int get_config(struct dev *d, uint32_t off, void *buf, uint32_t len);

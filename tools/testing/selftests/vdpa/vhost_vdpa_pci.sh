@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # vhost_vdpa over the vDPA parents for virtio-pci functions (our vdpa_rpci,
-# and the in-tree C vp_vdpa as the reference): the virtio-net function at
-# 00:10.0 is given to the parent, its vDPA device to vhost_vdpa, and
+# and the in-tree C vp_vdpa as the reference), and the mdev bridge over
+# vdpa_rpci: the virtio-net function at 00:10.0 is given to the parent, its
+# vDPA device to vhost_vdpa (or vfio_vdpa, then an mdev of it), and
 # vhost_vdpa_net drives it from userspace in wire mode, with the function at
 # 00:11.0 (on the same QEMU hub, left to virtio_pci) as the peer on the wire.
 # See rvdpa_test_functions in tools/rvdpa/lib.sh for the QEMU side: the guest
@@ -17,8 +18,10 @@
 
 NET=0000:00:10.0
 PEER=0000:00:11.0
-# Each parent is "module:pci driver name".
-PARENTS=${VDPA_PCI_PARENTS:-vdpa_rpci:vdpa_rpci vp_vdpa:vp-vdpa}
+# Each parent is "module:pci driver name", "+vfio" after it to drive the
+# vDPA device through the mdev bridge (vfio_vdpa, a type1 container; the
+# bridge owns the function's IOMMU domain) instead of vhost_vdpa.
+PARENTS=${VDPA_PCI_PARENTS:-vdpa_rpci:vdpa_rpci vp_vdpa:vp-vdpa vdpa_rpci:vdpa_rpci+vfio}
 DEV=ksft-vpci0
 
 # The number of IOMMU faults of the function the kernel logged, at IOVAs that
@@ -42,7 +45,7 @@ faults_logged() { # faults_logged <counts before: never, memory, any>
 
 cleanup() {
 	vdpa dev del "$DEV" 2>/dev/null
-	modprobe -r vhost_vdpa 2>/dev/null
+	modprobe -r vhost_vdpa vfio_vdpa 2>/dev/null
 	pci_native $NET >/dev/null 2>&1
 }
 trap cleanup EXIT
@@ -58,6 +61,17 @@ t_dev_add() {
 }
 
 t_vhost_node() {
+	if [ -n "$vfio" ]; then
+		test_desc "$p: bound to vfio_vdpa, an mdev is made of it"
+		local type=/sys/bus/vdpa/devices/$DEV/mdev_supported_types/vfio_vdpa-net
+		local uuid
+		uuid=$(cat /proc/sys/kernel/random/uuid)
+		node=vfio:$uuid
+		vdpa_bind "$DEV" vfio_vdpa && wait_for test -d "$type" &&
+			echo "$uuid" > "$type/create" &&
+			wait_for test -e "/sys/bus/mdev/devices/$uuid/iommu_group"
+		return
+	fi
 	test_desc "$p: vhost_vdpa gives it a /dev/vhost-vdpa-N"
 	wait_for vdpa_vhost_of "$DEV"
 	local r=$?
@@ -69,7 +83,7 @@ t_vhost_node() {
 t_program() {
 	test_desc "$p: vhost_vdpa_net"
 	faults="$(iommu_faults 0x20000000) $(iommu_faults 0x40[01]) $(iommu_faults 0x)"
-	wait_for test -c "$node"
+	[ -n "$vfio" ] || wait_for test -c "$node"
 	VHOST_VDPA_PCI_BDF=$NET ktap_run_program "$p:" "$DIR/vhost_vdpa_net" "$node" "$peer"
 }
 
@@ -94,22 +108,27 @@ t_native_works() {
 
 TESTS=(t_bind t_dev_add t_vhost_node t_program t_faults t_dev_del t_native_works)
 
-run_parent() { # run_parent <module> <pci driver>
-	local mod=$1 drv=$2 p="$1" peer node faults
+run_parent() { # run_parent <module> <pci driver>[+vfio]
+	local mod=$1 drv=${2%+vfio} p="$1" peer node faults vfio=
 
-	modprobe -r virtio_vdpa vhost_vdpa 2>/dev/null
+	[ "$drv" != "$2" ] && vfio=1 p="$1 through vfio_vdpa"
+	modprobe -r virtio_vdpa vhost_vdpa vfio_vdpa 2>/dev/null
 	if ! modprobe "$mod" 2>/dev/null; then
 		skip_tests "$p: module $mod is not available" "${TESTS[@]}"
 		return
 	fi
-	modprobe vhost_vdpa
+	if [ -n "$vfio" ]; then
+		modprobe vfio_vdpa
+	else
+		modprobe vhost_vdpa
+	fi
 	pci_native $PEER
 	peer=$(fn_netdev $PEER)
 	# The peer stays quiet on the wire: no IPv6 autoconfiguration traffic.
 	sysctl -qw "net.ipv6.conf.$peer.disable_ipv6=1" 2>/dev/null
 	ip link set "$peer" up
 	run_tests "${TESTS[@]}"
-	modprobe -r vhost_vdpa "$mod" 2>/dev/null
+	modprobe -r vhost_vdpa vfio_vdpa "$mod" 2>/dev/null
 }
 
 ktap_print_header
