@@ -292,9 +292,11 @@ fn revoke(dev: &vfio::Device<VfioVdpa>) {
     this.revoked.store(true, Release);
     // ENODEV: the parent is gone already, it reaches nothing.
     let _ = this.handle.with(|d| reset(d, &st));
-    let _ = remove_records(&this.handle, &mut st, |_| true);
+    let taken = remove_records(&this.handle, &mut st, |_| true);
     drop_domain(&this.handle, &mut st);
     clear_calls(&this.handle);
+    drop(st);
+    drop(taken);
 }
 
 /// Detaches the DMA device from the bridge's domain (back to its DMA API
@@ -537,24 +539,19 @@ fn unprogram(d: &BoundDevice<'_>, st: &DmaState, taken: &[Record]) -> Result {
     ok
 }
 
-/// Takes the records `gone` selects out of the device's reach and unpins
+/// Takes the records `gone` selects out of the device's reach and returns
 /// them: the translations go first (the parent returns from `set_map` only
-/// once no access through an old one is in progress), then the pages.
-/// Returns how many records went.
+/// once no access through an old one is in progress). The caller drops what
+/// it gets, which unpins the pages, once it has released the DMA lock:
+/// unpinning takes VFIO's locks, which VFIO holds while it calls
+/// `dma_unmap`, which takes the DMA lock.
+#[must_use = "dropping the records unpins their pages, outside the DMA lock"]
 fn remove_records(
     handle: &Handle,
     st: &mut DmaState,
     gone: impl Fn(&Record) -> bool,
-) -> Result<usize> {
-    let mut taken = KVec::new();
-    let mut i = 0;
-    while i < st.records.len() {
-        if gone(&st.records[i]) {
-            taken.push(st.records.remove(i)?, GFP_KERNEL)?;
-        } else {
-            i += 1;
-        }
-    }
+) -> KVec<Record> {
+    let taken = take(&mut st.records, gone);
     if !taken.is_empty() {
         let st: &DmaState = st;
         let r = handle.with(|d| {
@@ -576,12 +573,35 @@ fn remove_records(
             }
         }
     }
-    let n = taken.len();
     for r in taken.iter() {
         st.pinned -= r.pages();
     }
-    drop(taken);
-    Ok(n)
+    taken
+}
+
+/// Moves the records `pred` selects out of `records`, in order.
+fn take(records: &mut KVec<Record>, pred: impl Fn(&Record) -> bool) -> KVec<Record> {
+    let mut taken = KVec::new();
+    let mut i = 0;
+    while i < records.len() {
+        if !pred(&records[i]) {
+            i += 1;
+            continue;
+        }
+        // Room first, so that a record is never dropped here.
+        if taken.reserve(1, GFP_KERNEL).is_err() {
+            // Out of memory: leave the rest (they stay pinned and mapped
+            // until the next attempt; nothing dangles).
+            break;
+        }
+        match records.remove(i) {
+            Ok(r) => {
+                let _ = taken.push(r, GFP_KERNEL);
+            }
+            Err(_) => break,
+        }
+    }
+    taken
 }
 
 /// `VFIO_VDPA_DMA_MAP`: pins the ranges and adds them to their address
@@ -679,14 +699,18 @@ fn dma_map(dev: &vfio::Device<VfioVdpa>, arg: usize) -> Result {
     let mut pins = match pinned {
         Ok(p) => p,
         Err(e) => {
+            // (Empty records: dropping them unpins nothing.)
             st.records.retain(|r| !ours(r));
             return Err(e);
         }
     };
     // 3. Fill the records, if they all are still there.
     if st.records.iter().filter(|r| ours(r)).count() != count {
-        // A VFIO unmap, a DMA_UNMAP or a revoke took some: the pages go back.
+        // A VFIO unmap, a DMA_UNMAP or a revoke took some: the pages go
+        // back, unpinned without the lock.
         st.records.retain(|r| !ours(r));
+        drop(st);
+        drop(pins);
         this.live()?;
         return Err(EFAULT);
     }
@@ -702,14 +726,16 @@ fn dma_map(dev: &vfio::Device<VfioVdpa>, arg: usize) -> Result {
     }
     st.pinned += pages;
     if let Err(e) = this.handle.with(|d| program_added(d, &st, asid, &ours)) {
-        // Back to the old map; the new pages are unpinned.
-        st.records.retain(|r| !ours(r));
+        // Back to the old map; the new pages are unpinned, without the lock.
+        let taken = take(&mut st.records, ours);
         st.pinned -= pages;
         // (Incremental and platform parents had this call's mappings undone.)
         let _ = this.handle.with(|d| match d.dma_model() {
             DmaModel::Batch => program(d, &st, asid),
             _ => Ok(()),
         });
+        drop(st);
+        drop(taken);
         return Err(e);
     }
     Ok(())
@@ -767,7 +793,9 @@ fn dma_unmap_ioctl(dev: &vfio::Device<VfioVdpa>, arg: usize) -> Result {
         if iova != 0 || size != 0 {
             return Err(EINVAL);
         }
-        remove_records(&this.handle, &mut st, |r| r.asid == asid)?;
+        let taken = remove_records(&this.handle, &mut st, |r| r.asid == asid);
+        drop(st);
+        drop(taken);
         return Ok(());
     }
     if size == 0 {
@@ -784,7 +812,9 @@ fn dma_unmap_ioctl(dev: &vfio::Device<VfioVdpa>, arg: usize) -> Result {
     {
         return Err(EINVAL);
     }
-    match remove_records(&this.handle, &mut st, hit)? {
+    let taken = remove_records(&this.handle, &mut st, hit);
+    drop(st);
+    match taken.len() {
         0 => Err(ENOENT),
         _ => Ok(()),
     }
@@ -953,7 +983,7 @@ impl vfio::DeviceOps for VfioVdpa {
         let this = dev.data();
         this.live()?;
         let mut st = this.dma.lock();
-        this.handle.with(|d| {
+        let r = this.handle.with(|d| {
             if d.dma_model() == DmaModel::Platform {
                 // A fresh domain: the device reaches nothing until mapped.
                 let dma = d.dma_device().ok_or(EOPNOTSUPP)?;
@@ -963,7 +993,12 @@ impl vfio::DeviceOps for VfioVdpa {
                 st.domain = Some(Domain::alloc_paging(dma)?.attach(dma)?);
             }
             reset(d, &st)
-        })
+        });
+        if r.is_err() {
+            // No close follows a failed open.
+            drop_domain(&this.handle, &mut st);
+        }
+        r
     }
 
     fn close_device(dev: &vfio::Device<Self>) {
@@ -971,10 +1006,12 @@ impl vfio::DeviceOps for VfioVdpa {
         let mut st = this.dma.lock();
         // Stops the data path; ENODEV: the device is gone, nothing to stop.
         let _ = this.handle.with(|d| reset(d, &st));
-        let _ = remove_records(&this.handle, &mut st, |_| true);
+        let taken = remove_records(&this.handle, &mut st, |_| true);
         drop_domain(&this.handle, &mut st);
         clear_calls(&this.handle);
         drop(this.req.lock().take());
+        drop(st);
+        drop(taken);
     }
 
     fn request(dev: &vfio::Device<Self>, _count: u32) {
@@ -1248,7 +1285,9 @@ impl vfio::DeviceOps for VfioVdpa {
         let this = dev.data();
         let mut st = this.dma.lock();
         let end = iova.saturating_add(length.max(1) - 1);
-        let _ = remove_records(&this.handle, &mut st, |r| r.iova <= end && iova <= r.last);
+        let taken = remove_records(&this.handle, &mut st, |r| r.iova <= end && iova <= r.last);
+        drop(st);
+        drop(taken);
     }
 }
 
