@@ -37,6 +37,7 @@ use crate::{
     types::Opaque,
     vhost::iotlb::{
         Iotlb,
+        OwnedIotlb,
         Perm, //
     },
     ThisModule, //
@@ -510,26 +511,12 @@ impl BusDevice<device::Bound> {
     /// of all physical memory). `EOPNOTSUPP` for [`DmaModel::Platform`]
     /// devices, which translate through the platform IOMMU.
     pub fn set_empty_map(&self, asid: u32) -> Result {
-        if asid >= self.nas() {
-            return Err(EINVAL);
+        match self.dma_model() {
+            // The range covers every IOVA.
+            DmaModel::Incremental => self.dma_unmap(asid, 0, u64::MAX),
+            DmaModel::Batch => self.set_map(asid, OwnedIotlb::new(1)?.iotlb()),
+            DmaModel::Platform => Err(EOPNOTSUPP),
         }
-        let ops = self.ops();
-        if let Some(unmap) = ops.dma_unmap.filter(|_| ops.dma_map.is_some()) {
-            // SAFETY: As for `device_id`; the range covers every IOVA.
-            return to_result(unsafe { unmap(self.as_raw(), asid, 0, u64::MAX) });
-        }
-        let set_map = ops.set_map.ok_or(EOPNOTSUPP)?;
-        // SAFETY: Allocates an empty IOTLB, or returns NULL.
-        let iotlb = unsafe { bindings::vhost_iotlb_alloc(0, 0) };
-        if iotlb.is_null() {
-            return Err(ENOMEM);
-        }
-        // SAFETY: As for `device_id`; `iotlb` is valid during the call (the
-        // parent copies what it needs).
-        let ret = unsafe { set_map(self.as_raw(), asid, iotlb) };
-        // SAFETY: Allocated above, no longer used.
-        unsafe { bindings::vhost_iotlb_free(iotlb) };
-        to_result(ret)
     }
 }
 
