@@ -90,3 +90,13 @@ __rust_helper phys_addr_t rust_helper_rvdpa_page_to_phys(struct page *page)
 }
 
 #endif
+
+#ifdef CONFIG_RUST_VFIO_MDEV_ABSTRACTIONS
+
+/* For kernel::vfio: mappings of device I/O memory (pgprot_noncached is a macro). */
+__rust_helper pgprot_t rust_helper_rvdpa_pgprot_noncached(pgprot_t prot)
+{
+	return pgprot_noncached(prot);
+}
+
+#endif

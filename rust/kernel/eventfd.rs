@@ -9,6 +9,7 @@
 use crate::{
     bindings,
     error::from_err_ptr,
+    fs::LocalFile,
     prelude::*, //
 };
 use core::ptr::NonNull;
@@ -36,6 +37,25 @@ impl EventFd {
         let ctx = from_err_ptr(unsafe { bindings::eventfd_ctx_fdget(fd) })?;
         // INVARIANT: `eventfd_ctx_fdget` returned a referenced context.
         Ok(EventFd(NonNull::new(ctx).ok_or(EINVAL)?))
+    }
+
+    /// Takes two references to the eventfd behind the calling process's file
+    /// descriptor `fd`, from one lookup of the file: both are the same
+    /// context even if another thread replaces `fd` meanwhile. (One signals;
+    /// the other can key an IRQ bypass producer, which must hold its own.)
+    /// Fails as [`EventFd::from_fd`] does.
+    pub fn pair_from_fd(fd: i32) -> Result<(Self, Self)> {
+        let fd = u32::try_from(fd).map_err(|_| EBADF)?;
+        let file = LocalFile::fget(fd)?;
+        let get = || -> Result<Self> {
+            // SAFETY: `file` is a valid file for the duration of the call; the
+            // result is a referenced context or an error pointer.
+            let ctx = from_err_ptr(unsafe { bindings::eventfd_ctx_fileget(file.as_ptr()) })?;
+            // INVARIANT: `eventfd_ctx_fileget` returned a referenced context.
+            Ok(EventFd(NonNull::new(ctx).ok_or(EINVAL)?))
+        };
+        let first = get()?;
+        Ok((first, get()?))
     }
 
     /// Adds one to the counter and wakes its waiters. Any context may call

@@ -5,8 +5,8 @@
 //! interrupts) that share an eventfd, so that the interrupt can reach a
 //! vCPU without the host's handler.
 //!
-//! This module has the consumer side; producers and consumers meet on an
-//! [`EventFd`].
+//! Producers ([`Producer`], a device driver's interrupt) and consumers
+//! ([`ConsumerRegistration`]) meet on an [`EventFd`].
 //!
 //! C header: [`include/linux/irqbypass.h`](srctree/include/linux/irqbypass.h)
 
@@ -124,5 +124,92 @@ impl<T: Consumer> PinnedDrop for ConsumerRegistration<T> {
         // SAFETY: Registered since initialisation (type invariants); after
         // this the manager no longer calls it.
         unsafe { bindings::irq_bypass_unregister_consumer(self.raw.get()) };
+    }
+}
+
+/// An IRQ bypass producer: a device interrupt that stands for the signals of
+/// an eventfd, so that a consumer with the same eventfd (KVM's irqfd) can
+/// deliver it without the eventfd.
+///
+/// Created unregistered; [`Producer::register`] connects it with a Linux IRQ,
+/// [`Producer::unregister`] (or the drop) disconnects it. It holds its own
+/// reference to the eventfd, its key in the bypass manager, so the key stays
+/// valid while it is registered.
+///
+/// # Invariants
+///
+/// `raw.eventfd` is null or `eventfd`'s context; it is non-null exactly while
+/// `raw` is registered with the bypass manager.
+#[pin_data(PinnedDrop)]
+pub struct Producer {
+    #[pin]
+    raw: Opaque<bindings::irq_bypass_producer>,
+    eventfd: EventFd,
+    #[pin]
+    _pin: PhantomPinned,
+}
+
+// SAFETY: The C producer is only touched by the bypass manager under its lock
+// and through `Pin<&mut Self>`; the eventfd reference may be used and put
+// from any thread.
+unsafe impl Send for Producer {}
+// SAFETY: Nothing is reachable through `&Producer` but reads.
+unsafe impl Sync for Producer {}
+
+impl Producer {
+    /// An unregistered producer keyed by `eventfd`.
+    pub fn new(eventfd: EventFd) -> impl PinInit<Self> {
+        pin_init!(Self {
+            // INVARIANT: Zeroed: `eventfd` is null, not registered.
+            raw: Opaque::zeroed(),
+            eventfd,
+            _pin: PhantomPinned,
+        })
+    }
+
+    /// Whether the producer is registered.
+    pub fn is_registered(&self) -> bool {
+        // SAFETY: `raw` is valid; the field only changes through
+        // `Pin<&mut Self>`, which excludes this shared borrow.
+        !unsafe { (*self.raw.get()).eventfd }.is_null()
+    }
+
+    /// Registers the producer for Linux IRQ `irq` and connects it to the
+    /// consumer of its eventfd, if there is one. Process context. `EBUSY` if
+    /// it is registered already or the eventfd has another producer; a
+    /// consumer's refusal is returned.
+    pub fn register(self: Pin<&mut Self>, irq: u32) -> Result {
+        if self.is_registered() {
+            return Err(EBUSY);
+        }
+        let irq = i32::try_from(irq).map_err(|_| EINVAL)?;
+        // SAFETY: `raw` is pinned and not registered (checked above, and
+        // `Pin<&mut Self>` excludes a concurrent registration); the eventfd
+        // context outlives the registration, which the drop ends at the
+        // latest. INVARIANT: The manager sets `raw.eventfd` on success only.
+        to_result(unsafe {
+            bindings::irq_bypass_register_producer(self.raw.get(), self.eventfd.as_ptr(), irq)
+        })
+    }
+
+    /// Disconnects the producer from its consumer and unregisters it; nothing
+    /// if it is not registered. Process context.
+    pub fn unregister(self: Pin<&mut Self>) {
+        // SAFETY: `raw` is valid; the manager accepts an unregistered
+        // producer and clears `raw.eventfd` (the invariant).
+        unsafe { bindings::irq_bypass_unregister_producer(self.raw.get()) };
+    }
+
+    /// The eventfd the producer stands for.
+    pub fn eventfd(&self) -> &EventFd {
+        &self.eventfd
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for Producer {
+    fn drop(self: Pin<&mut Self>) {
+        // The eventfd reference goes after this, with the fields.
+        self.unregister();
     }
 }

@@ -24,7 +24,14 @@ use crate::{
         VTABLE_DEFAULT_ERROR, //
     },
     ioctl,
-    page::PAGE_SIZE,
+    mm::virt::{
+        flags as vm_flags,
+        VmaNew, //
+    },
+    page::{
+        PAGE_SHIFT,
+        PAGE_SIZE, //
+    },
     prelude::*,
     sync::aref::{
         ARef,
@@ -153,7 +160,7 @@ pub struct DeviceInfo {
 }
 
 /// What `VFIO_DEVICE_GET_REGION_INFO` reports for one region.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub struct RegionInfo {
     /// The size of the region in bytes.
     pub size: u64,
@@ -161,6 +168,44 @@ pub struct RegionInfo {
     pub offset: u64,
     /// [`region_flags`].
     pub flags: u32,
+    /// The parts of a region with [`region_flags::MMAP`] that can be mapped,
+    /// if not all of it: reported in a `VFIO_REGION_INFO_CAP_SPARSE_MMAP`
+    /// capability when not empty.
+    pub sparse_mmap: KVec<MmapArea>,
+}
+
+/// A part of a region that can be mapped ([`RegionInfo::sparse_mmap`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MmapArea {
+    /// Its offset from the start of the region.
+    pub offset: u64,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// A page of device I/O memory that userspace may map: what
+/// [`DeviceOps::fault`] gives for the page of a mapping. Only sources that
+/// vouch for the memory make one (for a vDPA device's doorbell,
+/// `kernel::vdpa::driver::BusDevice::vq_doorbell`).
+///
+/// # Invariants
+///
+/// `pfn` is the page frame of I/O memory (not RAM the kernel manages) that
+/// may be mapped into a user process, uncached, for as long as the device it
+/// came from is bound.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IoPage {
+    pfn: usize,
+}
+
+impl IoPage {
+    /// # Safety
+    ///
+    /// `pfn` must satisfy the type invariants.
+    pub(crate) unsafe fn from_pfn(pfn: usize) -> Self {
+        // INVARIANT: By the safety requirements.
+        Self { pfn }
+    }
 }
 
 /// What `VFIO_DEVICE_GET_IRQ_INFO` reports for one interrupt index.
@@ -289,6 +334,29 @@ pub trait DeviceOps: Sized + Send + Sync + 'static {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
+    /// `mmap(2)` of `vma.end() - vma.start()` bytes of the device file from
+    /// `offset` (page aligned): `Ok` accepts it. The abstraction only offers
+    /// shared mappings (anything else is `EINVAL` before this is called) and
+    /// makes every accepted one a mapping of I/O memory, uncached, never
+    /// expanded or dumped, whose pages [`DeviceOps::fault`] provides when
+    /// they are touched. Check the offset, the size and the access here
+    /// (`vma.readable()`, `vma.writable()`, and clear what must not be added
+    /// later with `mprotect`).
+    fn mmap(_dev: &Device<Self>, _vma: &VmaNew, _offset: u64) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// The page to map at page `pgoff` of the device file (`offset >>
+    /// PAGE_SHIFT` of [`DeviceOps::mmap`]'s offset, plus the page's index in
+    /// the mapping), when a mapping accepted by `mmap` is first touched there
+    /// or after [`Device::zap_mappings`]; `None` fails the access with
+    /// `SIGBUS`. Runs with the process's mmap lock held and may sleep; must
+    /// not take a lock that is held across a user copy (a user may pass a
+    /// pointer into this very mapping to an ioctl).
+    fn fault(_dev: &Device<Self>, _pgoff: u64) -> Option<IoPage> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
     /// The device is being unregistered while userspace holds it open: asks
     /// the user to close it (a VMM unplugs it). Called again, with `count`
     /// growing, until the last file is closed.
@@ -367,6 +435,17 @@ impl<T: DeviceOps> Device<T> {
         } else {
             None
         },
+        mmap: if T::HAS_MMAP && T::HAS_FAULT {
+            Some(Self::mmap_callback)
+        } else {
+            None
+        },
+        ..pin_init::zeroed()
+    };
+
+    /// The VMA operations of the mappings [`DeviceOps::mmap`] accepts.
+    const VM_OPS: bindings::vm_operations_struct = bindings::vm_operations_struct {
+        fault: Some(Self::fault_callback),
         ..pin_init::zeroed()
     };
 
@@ -660,21 +739,128 @@ impl<T: DeviceOps> Device<T> {
     unsafe extern "C" fn region_info_callback(
         vdev: *mut bindings::vfio_device,
         info: *mut bindings::vfio_region_info,
-        _caps: *mut bindings::vfio_info_cap,
+        caps: *mut bindings::vfio_info_cap,
     ) -> c_int {
         // SAFETY: The ops are only installed on a `Device<T>`, valid during the call.
         let dev = unsafe { Self::from_raw(vdev) };
         // SAFETY: The core passes its own copy of the user's structure,
         // valid for reads and writes during the call.
         let info = unsafe { &mut *info };
-        match T::region_info(dev, info.index) {
-            Ok(r) => {
-                info.size = r.size;
-                info.offset = r.offset;
-                info.flags = r.flags;
-                0
+        from_result(|| {
+            let r = T::region_info(dev, info.index)?;
+            info.size = r.size;
+            info.offset = r.offset;
+            info.flags = r.flags;
+            if !r.sparse_mmap.is_empty() {
+                // SAFETY: The core passes its capability chain, valid during
+                // the call.
+                unsafe { Self::add_sparse_mmap(caps, &r.sparse_mmap) }?;
             }
-            Err(e) => e.to_errno(),
+            Ok(0)
+        })
+    }
+
+    /// Adds a `VFIO_REGION_INFO_CAP_SPARSE_MMAP` listing `areas` to `caps`.
+    ///
+    /// # Safety
+    ///
+    /// `caps` must be the capability chain of a `get_region_info_caps` call.
+    unsafe fn add_sparse_mmap(caps: *mut bindings::vfio_info_cap, areas: &[MmapArea]) -> Result {
+        type Header = bindings::vfio_region_info_cap_sparse_mmap;
+        type Area = bindings::vfio_region_sparse_mmap_area;
+        let nr = u32::try_from(areas.len()).map_err(|_| EINVAL)?;
+        let hdr = core::mem::size_of::<Header>();
+        let size = hdr + areas.len() * core::mem::size_of::<Area>();
+        // `u64`s, so that the header and the areas are aligned.
+        let mut buf = KVec::from_elem(0u64, size.div_ceil(8), GFP_KERNEL)?;
+        let base = buf.as_mut_ptr().cast::<u8>();
+        // SAFETY: `buf` has room for the header and the areas, 8-byte
+        // aligned, which is enough for both.
+        unsafe {
+            let h = base.cast::<Header>();
+            (*h).header.id = bindings::VFIO_REGION_INFO_CAP_SPARSE_MMAP as u16;
+            (*h).header.version = 1;
+            (*h).nr_areas = nr;
+            let a = base.add(hdr).cast::<Area>();
+            for (i, area) in areas.iter().enumerate() {
+                a.add(i).write(Area {
+                    offset: area.offset,
+                    size: area.size,
+                });
+            }
+        }
+        // SAFETY: `caps` is valid (safety requirements); the capability is
+        // `size` bytes at `base`, which the core copies.
+        to_result(unsafe { bindings::vfio_info_add_capability(caps, base.cast(), size) })
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFIO core with a device of this type and a VMA in its
+    /// initial setup.
+    unsafe extern "C" fn mmap_callback(
+        vdev: *mut bindings::vfio_device,
+        vma: *mut bindings::vm_area_struct,
+    ) -> c_int {
+        // SAFETY: The ops are only installed on a `Device<T>`, valid during the call.
+        let dev = unsafe { Self::from_raw(vdev) };
+        // SAFETY: The VMA is in its initial setup for the duration of the call.
+        let new = unsafe { VmaNew::from_raw(vma) };
+        from_result(|| {
+            // A private mapping of PFNs would be copy-on-write, which a
+            // PFN map cannot be.
+            if new.flags() & vm_flags::SHARED == 0 {
+                return Err(EINVAL);
+            }
+            // SAFETY: `vma` is valid; `vm_pgoff` is the file offset in pages.
+            let pgoff = unsafe { (*vma).vm_pgoff } as u64;
+            T::mmap(dev, new, pgoff << PAGE_SHIFT)?;
+            new.set_io();
+            new.set_dontexpand();
+            new.set_dontdump();
+            // SAFETY: The VMA is in its initial setup, not shared yet. A shared
+            // mapping with VM_IO and without VM_MIXEDMAP may be a PFN map. The
+            // ops and their private data (this device) stay valid as long as
+            // the VMA: it holds a reference to the device's file, which holds
+            // the device.
+            unsafe {
+                (*vma).__bindgen_anon_2.vm_flags |= vm_flags::PFNMAP;
+                (*vma).vm_page_prot = bindings::rvdpa_pgprot_noncached((*vma).vm_page_prot);
+                (*vma).vm_ops = &Self::VM_OPS;
+                (*vma).vm_private_data = vdev.cast();
+            }
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by the memory manager with a fault on a VMA set up by
+    /// `mmap_callback`.
+    unsafe extern "C" fn fault_callback(vmf: *mut bindings::vm_fault) -> bindings::vm_fault_t {
+        // SAFETY: `vmf` is valid during the call; its VMA is ours, whose
+        // private data is a live `Device<T>` (see `mmap_callback`).
+        let (vma, pgoff, address, dev) = unsafe {
+            let vma = (*vmf).__bindgen_anon_1.vma;
+            (
+                vma,
+                (*vmf).__bindgen_anon_1.pgoff as u64,
+                (*vmf).__bindgen_anon_1.address,
+                Self::from_raw((*vma).vm_private_data.cast()),
+            )
+        };
+        match T::fault(dev, pgoff) {
+            // SAFETY: The VMA is a shared PFN map (see `mmap_callback`); the
+            // page is I/O memory userspace may map (type invariant of
+            // `IoPage`); the address is in the VMA.
+            Some(page) => unsafe {
+                bindings::vmf_insert_pfn(
+                    vma,
+                    address & !(PAGE_SIZE - 1) as c_ulong,
+                    page.pfn as c_ulong,
+                )
+            },
+            None => bindings::vm_fault_reason_VM_FAULT_SIGBUS as bindings::vm_fault_t,
         }
     }
 
@@ -702,6 +888,15 @@ impl<T: DeviceOps> Device<T> {
 }
 
 impl<T: DeviceOps> Device<T> {
+    /// Removes every page of every mapping of the device's files
+    /// ([`DeviceOps::mmap`]) from the processes' page tables: the next access
+    /// faults again ([`DeviceOps::fault`]). Process context.
+    pub fn zap_mappings(&self) {
+        // SAFETY: The device is valid; its inode, which every file of the
+        // device uses as its mapping, lives as long as the device.
+        unsafe { bindings::unmap_mapping_range((*(*self.as_raw()).inode).i_mapping, 0, 0, 1) };
+    }
+
     /// Pins the `npage` pages of the VFIO container or IOAS from `iova` on
     /// (page aligned; at most [`PIN_PAGES_MAX`]), for the device to read
     /// them, and to write them if `write`. They stay pinned until the result

@@ -26,9 +26,15 @@ use kernel::{
         Domain,
         Prot, //
     },
+    irq_bypass::Producer,
     mdev,
+    mm::virt::VmaNew,
     new_mutex,
-    page::PAGE_SIZE,
+    page::{
+        PAGE_SHIFT,
+        PAGE_SIZE, //
+    },
+    pr_info_ratelimited,
     pr_warn_ratelimited,
     prelude::*,
     str::CString,
@@ -254,12 +260,14 @@ impl mdev::Driver for MdevDriver {
                 handle: parent.clone(),
                 revoked: Atomic::new(false),
                 req <- new_mutex!(None),
+                doorbells <- new_mutex!(None),
                 dma <- new_mutex!(DmaState {
                     records: KVec::new(),
                     pinned: 0,
                     next_id: 0,
                     suspended: Cell::new(false),
                     domain: None,
+                    bypass: KVec::new(),
                 }),
             }),
         )
@@ -282,6 +290,11 @@ struct VfioVdpa {
     /// What the device was given to reach. Taken before the handle's lock.
     #[pin]
     dma: Mutex<DmaState>,
+    /// While the device is open and not revoked: the doorbell page of each
+    /// queue that has one, which the NOTIFY region maps. A leaf lock: the
+    /// fault handler takes it under the mmap lock.
+    #[pin]
+    doorbells: Mutex<Option<KVec<Option<vfio::IoPage>>>>,
 }
 
 /// Stops an open device for good and returns its pages (see
@@ -290,8 +303,12 @@ fn revoke(dev: &vfio::Device<VfioVdpa>) {
     let this = dev.data();
     let mut st = this.dma.lock();
     this.revoked.store(true, Release);
+    // No fault maps a doorbell from here on; the mapped ones go.
+    *this.doorbells.lock() = None;
+    dev.zap_mappings();
     // ENODEV: the parent is gone already, it reaches nothing.
-    let _ = this.handle.with(|d| reset(d, &st));
+    let _ = this.handle.with(|d| reset(d, &mut st));
+    st.bypass.clear();
     let taken = remove_records(&this.handle, &mut st, |_| true);
     drop_domain(&this.handle, &mut st);
     clear_calls(&this.handle);
@@ -374,6 +391,11 @@ struct DmaState {
     /// For a [`DmaModel::Platform`] parent, while the device is open: the
     /// domain the bridge puts the DMA device behind, as `vhost_vdpa` does.
     domain: Option<AttachedDomain>,
+    /// The IRQ bypass producer of each queue's call eventfd, if it has one
+    /// (indexed by queue): registered while the device is at `DRIVER_OK`
+    /// for the queues the parent has an IRQ of their own for, as
+    /// `vhost_vdpa` does.
+    bypass: KVec<Option<Pin<KBox<Producer>>>>,
 }
 
 impl Record {
@@ -502,8 +524,10 @@ fn program_all(d: &BoundDevice<'_>, st: &DmaState) -> Result {
     (0..d.nas()).try_for_each(|asid| program(d, st, asid))
 }
 
-/// Resets the device, which then reaches only what the records say.
-fn reset(d: &BoundDevice<'_>, st: &DmaState) -> Result {
+/// Resets the device, which then reaches only what the records say. The
+/// producers are disconnected first: the parent frees its IRQs.
+fn reset(d: &BoundDevice<'_>, st: &mut DmaState) -> Result {
+    bypass_disconnect(st);
     d.reset()?;
     st.suspended.set(false);
     program_all(d, st)
@@ -821,7 +845,7 @@ fn dma_unmap_ioctl(dev: &vfio::Device<VfioVdpa>, arg: usize) -> Result {
 }
 
 /// vhost-vdpa's `SET_STATUS` rules, and `DRIVER_OK` only after `FEATURES_OK`.
-fn set_status(d: &BoundDevice<'_>, st: &DmaState, s: u8) -> Result {
+fn set_status(d: &BoundDevice<'_>, st: &mut DmaState, s: u8) -> Result {
     if s == 0 {
         return reset(d, st);
     }
@@ -833,7 +857,39 @@ fn set_status(d: &BoundDevice<'_>, st: &DmaState, s: u8) -> Result {
         return Err(EINVAL);
     }
     d.set_status(s);
+    if old & status::DRIVER_OK == 0 && driver_ok(d) {
+        // The parent has its IRQs now.
+        for q in 0..st.bypass.len() {
+            bypass_connect(d, st, q as u16);
+        }
+    }
     Ok(())
+}
+
+/// Registers queue `q`'s producer, if it has one and the parent has an IRQ
+/// of the queue's own. A failure (another producer on that eventfd) only
+/// loses the bypass: the eventfd still gets the calls, as with `vhost_vdpa`.
+fn bypass_connect(d: &BusDevice<device::Bound>, st: &mut DmaState, q: u16) {
+    let Some(Some(p)) = st.bypass.get_mut(usize::from(q)) else {
+        return;
+    };
+    if let Some(irq) = d.vq_irq(q) {
+        if let Err(e) = p.as_mut().register(irq) {
+            pr_info_ratelimited!(
+                "vfio_vdpa: queue {}: no irq bypass producer for IRQ {}: {:?}\n",
+                q,
+                irq,
+                e
+            );
+        }
+    }
+}
+
+/// Unregisters every producer (they stay, for the next `DRIVER_OK`).
+fn bypass_disconnect(st: &mut DmaState) {
+    for p in st.bypass.iter_mut().flatten() {
+        p.as_mut().unregister();
+    }
 }
 
 /// A queue index of a vring ioctl: `ENOBUFS` for a queue the device lacks,
@@ -934,20 +990,22 @@ fn write_state(arg: usize, idx: u32, num: u32) -> Result {
     w.write(&num)
 }
 
-/// `VFIO_DEVICE_SET_IRQS` for the VQ and CONFIG indexes: eventfd triggers.
+/// `VFIO_DEVICE_SET_IRQS` for the VQ, CONFIG and REQ indexes: eventfd
+/// triggers. A queue's eventfd also keys its IRQ bypass producer.
 fn set_irqs(this: &VfioVdpa, set: vfio::IrqSet) -> Result {
     let handle = &this.handle;
     if set.action != vfio::IrqAction::Trigger {
         return Err(EINVAL);
     }
-    // Every file first, so that a bad one changes nothing.
-    let mut fds: KVec<Option<EventFd>> = KVec::new();
+    // Every file first, so that a bad one changes nothing: for each, the
+    // eventfd to signal and the producer's key.
+    let mut fds: KVec<Option<(EventFd, EventFd)>> = KVec::new();
     match set.data {
         vfio::IrqData::EventFd(raw) => {
             for fd in raw.iter() {
                 let f = match *fd {
                     -1 => None,
-                    fd => Some(EventFd::from_fd(fd)?),
+                    fd => Some(EventFd::pair_from_fd(fd)?),
                 };
                 fds.push(f, GFP_KERNEL)?;
             }
@@ -965,14 +1023,42 @@ fn set_irqs(this: &VfioVdpa, set: vfio::IrqSet) -> Result {
         // Signalling from the kernel (loopback) is not offered.
         _ => return Err(EINVAL),
     }
-    let start = if set.count == 0 { 0 } else { set.start };
-    for (i, fd) in fds.drain_all().enumerate() {
-        let old = match set.index {
-            vfio::vdpa::VQ_IRQ_INDEX => handle.set_vq_call((start as usize + i) as u16, fd)?,
-            vfio::vdpa::CONFIG_IRQ_INDEX => handle.set_config_call(fd),
-            _ => core::mem::replace(&mut *this.req.lock(), fd),
-        };
-        drop(old);
+    let start = if set.count == 0 { 0 } else { set.start } as usize;
+    match set.index {
+        vfio::vdpa::VQ_IRQ_INDEX => {
+            let mut st = this.dma.lock();
+            let n = handle.with(|d| Ok(d.nvqs()))? as usize;
+            while st.bypass.len() < n {
+                st.bypass.push(None, GFP_KERNEL)?;
+            }
+            for (i, fd) in fds.drain_all().enumerate() {
+                let q = (start + i) as u16;
+                // The producer goes before the eventfd it stands for.
+                let old = st.bypass[usize::from(q)].take();
+                drop(old);
+                let (call, key) = fd.unzip();
+                drop(handle.set_vq_call(q, call)?);
+                if let Some(key) = key {
+                    st.bypass[usize::from(q)] =
+                        Some(KBox::pin_init(Producer::new(key), GFP_KERNEL)?);
+                    handle.with(|d| {
+                        if driver_ok(d) {
+                            bypass_connect(d, &mut st, q);
+                        }
+                        Ok(())
+                    })?;
+                }
+            }
+        }
+        vfio::vdpa::CONFIG_IRQ_INDEX => {
+            let fd = fds.drain_all().next().flatten();
+            drop(handle.set_config_call(fd.map(|(call, _)| call)));
+        }
+        _ => {
+            let fd = fds.drain_all().next().flatten();
+            let old = core::mem::replace(&mut *this.req.lock(), fd.map(|(call, _)| call));
+            drop(old);
+        }
     }
     Ok(())
 }
@@ -982,6 +1068,14 @@ impl vfio::DeviceOps for VfioVdpa {
     fn open_device(dev: &vfio::Device<Self>) -> Result {
         let this = dev.data();
         this.live()?;
+        // The doorbells, before the leaf lock is taken.
+        let doorbells = this.handle.with(|d| {
+            let mut v = KVec::with_capacity(d.nvqs() as usize, GFP_KERNEL)?;
+            for q in 0..d.nvqs() {
+                v.push(d.vq_doorbell(q as u16), GFP_KERNEL)?;
+            }
+            Ok(v)
+        })?;
         let mut st = this.dma.lock();
         let r = this.handle.with(|d| {
             if d.dma_model() == DmaModel::Platform {
@@ -992,11 +1086,13 @@ impl vfio::DeviceOps for VfioVdpa {
                 }
                 st.domain = Some(Domain::alloc_paging(dma)?.attach(dma)?);
             }
-            reset(d, &st)
+            reset(d, &mut st)
         });
         if r.is_err() {
             // No close follows a failed open.
             drop_domain(&this.handle, &mut st);
+        } else {
+            *this.doorbells.lock() = Some(doorbells);
         }
         r
     }
@@ -1004,8 +1100,11 @@ impl vfio::DeviceOps for VfioVdpa {
     fn close_device(dev: &vfio::Device<Self>) {
         let this = dev.data();
         let mut st = this.dma.lock();
+        // No mapping is left: each holds a file of the device.
+        *this.doorbells.lock() = None;
         // Stops the data path; ENODEV: the device is gone, nothing to stop.
-        let _ = this.handle.with(|d| reset(d, &st));
+        let _ = this.handle.with(|d| reset(d, &mut st));
+        st.bypass.clear();
         let taken = remove_records(&this.handle, &mut st, |_| true);
         drop_domain(&this.handle, &mut st);
         clear_calls(&this.handle);
@@ -1029,23 +1128,83 @@ impl vfio::DeviceOps for VfioVdpa {
     }
 
     fn region_info(dev: &vfio::Device<Self>, index: u32) -> Result<vfio::RegionInfo> {
-        let handle = &dev.data().handle;
-        let (size, flags) = match index {
-            vfio::vdpa::CONFIG_REGION_INDEX => (
-                handle.with(|d| Ok(d.config_size()))? as u64,
-                vfio::region_flags::READ | vfio::region_flags::WRITE,
-            ),
-            vfio::vdpa::NOTIFY_REGION_INDEX => (
-                u64::from(handle.with(|d| Ok(d.nvqs()))?) * PAGE_SIZE as u64,
-                vfio::region_flags::WRITE,
-            ),
-            _ => return Err(EINVAL),
-        };
-        Ok(vfio::RegionInfo {
-            size,
+        let this = dev.data();
+        let mut info = vfio::RegionInfo {
             offset: vfio::region_offset(index),
-            flags,
-        })
+            ..Default::default()
+        };
+        match index {
+            vfio::vdpa::CONFIG_REGION_INDEX => {
+                info.size = this.handle.with(|d| Ok(d.config_size()))? as u64;
+                info.flags = vfio::region_flags::READ | vfio::region_flags::WRITE;
+            }
+            vfio::vdpa::NOTIFY_REGION_INDEX => {
+                let page = PAGE_SIZE as u64;
+                info.size = u64::from(this.handle.with(|d| Ok(d.nvqs()))?) * page;
+                info.flags = vfio::region_flags::WRITE;
+                // The queues with a doorbell page can be mapped: all of
+                // them (no capability), or the runs of them listed.
+                let guard = this.doorbells.lock();
+                let bells = guard.as_deref().unwrap_or(&[]);
+                if bells.iter().any(Option::is_some) {
+                    info.flags |= vfio::region_flags::MMAP;
+                }
+                if bells.iter().any(Option::is_none) {
+                    for (q, b) in bells.iter().enumerate() {
+                        let offset = q as u64 * page;
+                        match info.sparse_mmap.last_mut() {
+                            _ if b.is_none() => {}
+                            Some(a) if a.offset + a.size == offset => a.size += page,
+                            _ => info
+                                .sparse_mmap
+                                .push(vfio::MmapArea { offset, size: page }, GFP_KERNEL)?,
+                        }
+                    }
+                }
+            }
+            _ => return Err(EINVAL),
+        }
+        Ok(info)
+    }
+
+    /// Maps doorbells of the NOTIFY region, one page per queue, write only:
+    /// each page of the mapping must be a queue's doorbell page.
+    fn mmap(dev: &vfio::Device<Self>, vma: &VmaNew, offset: u64) -> Result {
+        let this = dev.data();
+        this.live()?;
+        let (index, off) = vfio::region_of(offset);
+        if index != u64::from(vfio::vdpa::NOTIFY_REGION_INDEX) {
+            return Err(EINVAL);
+        }
+        if vma.readable() || vma.executable() {
+            return Err(EINVAL);
+        }
+        vma.try_clear_mayread()?;
+        vma.try_clear_mayexec()?;
+        let first = off >> PAGE_SHIFT;
+        let pages = ((vma.end() - vma.start()) >> PAGE_SHIFT) as u64;
+        let guard = this.doorbells.lock();
+        let bells = guard.as_deref().ok_or(ENODEV)?;
+        let all = first
+            .checked_add(pages)
+            .and_then(|end| bells.get(usize::try_from(first).ok()?..usize::try_from(end).ok()?))
+            .ok_or(EINVAL)?;
+        if all.iter().any(Option::is_none) {
+            return Err(EINVAL);
+        }
+        Ok(())
+    }
+
+    fn fault(dev: &vfio::Device<Self>, pgoff: u64) -> Option<vfio::IoPage> {
+        let (index, off) = vfio::region_of(pgoff.checked_mul(PAGE_SIZE as u64)?);
+        if index != u64::from(vfio::vdpa::NOTIFY_REGION_INDEX) {
+            return None;
+        }
+        let this = dev.data();
+        let guard = this.doorbells.lock();
+        *guard
+            .as_deref()?
+            .get(usize::try_from(off >> PAGE_SHIFT).ok()?)?
     }
 
     fn irq_info(dev: &vfio::Device<Self>, index: u32) -> Result<vfio::IrqInfo> {
@@ -1168,8 +1327,8 @@ impl vfio::DeviceOps for VfioVdpa {
             }
             vhost::VDPA_SET_STATUS => {
                 let s: u8 = reader(arg, 1).read()?;
-                let st = this.dma.lock();
-                handle.with(|d| set_status(d, &st, s))?;
+                let mut st = this.dma.lock();
+                handle.with(|d| set_status(d, &mut st, s))?;
             }
             vhost::VDPA_GET_CONFIG | vhost::VDPA_SET_CONFIG => {
                 let (off, len) = read_state(arg)?;
@@ -1273,8 +1432,8 @@ impl vfio::DeviceOps for VfioVdpa {
                 })?;
             }
             vfio::DEVICE_RESET => {
-                let st = this.dma.lock();
-                handle.with(|d| reset(d, &st))?;
+                let mut st = this.dma.lock();
+                handle.with(|d| reset(d, &mut st))?;
             }
             _ => return Err(ENOTTY),
         }

@@ -62,8 +62,21 @@ enum {
 	/*
 	 * The queues' doorbells: one host page per virtqueue, queue q's at
 	 * q * page size. A 2- or 4-byte write at the start of queue q's page
-	 * kicks it (the value is not used); any other access fails with
-	 * EINVAL.
+	 * kicks it (the value is not used); any other read or write fails
+	 * with EINVAL.
+	 *
+	 * Where the parent has a doorbell page of its own for a queue (a PCI
+	 * function's notify area with a page per queue), that page can be
+	 * mapped instead, so that a kick never enters the kernel: the region
+	 * then has VFIO_REGION_INFO_FLAG_MMAP, and, unless every queue has a
+	 * page, a VFIO_REGION_INFO_CAP_SPARSE_MMAP capability listing the
+	 * pages that can be. mmap: MAP_SHARED and PROT_WRITE only (EINVAL for
+	 * MAP_PRIVATE or PROT_READ; PROT_EXEC is refused by VFIO's file
+	 * system, EPERM), every page of it a queue's doorbell (EINVAL). A
+	 * store of the queue index (or of the notification data, with
+	 * VIRTIO_F_NOTIFICATION_DATA) kicks the queue, as virtio-pci says.
+	 * When the device is removed while mapped, the pages go: a later
+	 * access raises SIGBUS.
 	 */
 	VFIO_VDPA_NOTIFY_REGION_INDEX,
 	VFIO_VDPA_NUM_REGIONS
@@ -74,6 +87,12 @@ enum {
  * (VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER; fd -1 removes
  * one; VFIO_IRQ_SET_DATA_NONE with count 0 removes all of an index). MASK,
  * UNMASK and signalling from the kernel are not offered (EINVAL).
+ *
+ * While the device is at DRIVER_OK, a queue's eventfd is also an IRQ bypass
+ * producer for the queue's own interrupt, where the parent has one (a PCI
+ * function's MSI-X vector): KVM's irqfd on the same eventfd can then post
+ * the interrupt to the vCPU directly, as with vhost-vdpa. It is withdrawn
+ * when the eventfd is removed or replaced, and at a reset.
  */
 enum {
 	VFIO_VDPA_VQ_IRQ_INDEX,		/* count = number of virtqueues */

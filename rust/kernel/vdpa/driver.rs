@@ -454,6 +454,34 @@ impl BusDevice<device::Bound> {
         to_result(unsafe { f(self.as_raw()) })
     }
 
+    /// The Linux IRQ that signals virtqueue `idx`, if the parent has one of
+    /// its own for it (`get_vq_irq`; parents allocate them at `DRIVER_OK`).
+    pub fn vq_irq(&self, idx: u16) -> Option<u32> {
+        self.check_vq(idx).ok()?;
+        let f = self.ops().get_vq_irq?;
+        // SAFETY: As for `set_vq_address`.
+        u32::try_from(unsafe { f(self.as_raw(), idx) }).ok()
+    }
+
+    /// The doorbell of virtqueue `idx` as a page userspace may map, if the
+    /// parent has one (`get_vq_notification`) that is a whole, page-aligned
+    /// page: a store to it kicks the queue.
+    #[cfg(CONFIG_RUST_VFIO_MDEV_ABSTRACTIONS)]
+    pub fn vq_doorbell(&self, idx: u16) -> Option<crate::vfio::IoPage> {
+        self.check_vq(idx).ok()?;
+        let f = self.ops().get_vq_notification?;
+        // SAFETY: As for `set_vq_address`.
+        let area = unsafe { f(self.as_raw(), idx) };
+        let page = crate::page::PAGE_SIZE as u64;
+        if area.addr == 0 || area.addr % page != 0 || area.size < page {
+            return None;
+        }
+        // SAFETY: A parent's notification area is the queue's doorbell, I/O
+        // memory of its device that the vDPA contract lets userspace map
+        // (vhost-vdpa maps it); the whole page is the area's.
+        Some(unsafe { crate::vfio::IoPage::from_pfn((area.addr / page) as usize) })
+    }
+
     /// Installs the callbacks of `calls` (one per queue, then the config
     /// space's).
     fn install_callbacks(&self, calls: &[Pin<KBox<CallSlot>>]) {

@@ -26,6 +26,43 @@ wait_for() { # wait_for <command...>
 	return 1
 }
 
+# 0 once process <pid> has ended, waiting at most <seconds> (20 by default);
+# 1 if it is still running then.
+pid_ends_within() { # pid_ends_within <pid> [seconds]
+	local i
+	for i in $(seq $((${2:-20} * 5))); do
+		kill -0 "$1" 2>/dev/null || return 0
+		sleep 0.2
+	done
+	! kill -0 "$1" 2>/dev/null
+}
+
+# Starts vfio_vdpa_ctl holding mdev <uuid> of group <group> open through a
+# type1 container, with 64 KiB pinned (the HOLD coprocess); 0 once it has.
+# HOLD_BASE: the holder's VmLck before the pins.
+hold_start() { # hold_start </dev/vfio/N> <uuid>
+	coproc HOLD { "$DIR/vfio_vdpa_ctl" hold "$1" "$2"; }
+	HOLD_PID_SAVED=$HOLD_PID
+	local line
+	read -r -t 20 line <&"${HOLD[0]}"
+	HOLD_BASE=${line#ready }
+	[ "${line%% *}" = ready ] || { echo "the holder did not get ready"; hold_stop; return 1; }
+}
+
+# Asks the holder a question (see hold() in vfio_vdpa_ctl.c) and prints the
+# answer.
+hold_ask() { # hold_ask <lck|status|req|bell|touch>
+	local line
+	echo "$1" >&"${HOLD[1]}" && read -r -t 20 line <&"${HOLD[0]}" && echo "$line"
+}
+
+# Lets the holder close the device and waits for it (at most 20 s).
+hold_stop() {
+	[ -n "${HOLD[1]:-}" ] && exec {HOLD[1]}>&-
+	pid_ends_within "$HOLD_PID_SAVED" || kill "$HOLD_PID_SAVED" 2>/dev/null
+	wait "$HOLD_PID_SAVED" 2>/dev/null
+}
+
 vdpa_dev_exists() { [ -e "/sys/bus/vdpa/devices/$1" ]; }
 
 # The number of vDPA devices on the bus.

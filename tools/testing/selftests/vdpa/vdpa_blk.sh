@@ -36,11 +36,7 @@ busy_del() { # busy_del <vdpa dev> <disk>
 	sleep 1
 	vdpa dev del "$1" &
 	pid=$!
-	for i in $(seq 300); do
-		kill -0 $pid 2>/dev/null || break
-		sleep 0.2
-	done
-	if kill -0 $pid 2>/dev/null; then
+	if ! pid_ends_within $pid 60; then
 		echo "vdpa dev del is still running after 60 s"
 		return 1
 	fi

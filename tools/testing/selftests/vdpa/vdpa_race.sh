@@ -45,11 +45,7 @@ bounded() { # bounded <seconds> <command...>
 	out=$(mktemp)
 	"$@" > "$out" 2>&1 < /dev/null &
 	pid=$!
-	for i in $(seq $((secs * 5))); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.2
-	done
-	if kill -0 "$pid" 2>/dev/null; then
+	if ! pid_ends_within "$pid" "$secs"; then
 		cat "$out"
 		echo "still running after $secs s: $*"
 		return 1

@@ -128,38 +128,9 @@ t_blk_iommufd() {
 	vdpa dev del "$BLK"
 }
 
-# Starts vfio_vdpa_ctl holding the mdev open with 64 KiB pinned (HOLD
-# coprocess); 0 once it has. HOLD_BASE: its VmLck before the pins.
-hold_start() {
-	coproc HOLD { "$DIR/vfio_vdpa_ctl" hold "$GROUP" "$UUID"; }
-	HOLD_PID_SAVED=$HOLD_PID
-	local line
-	read -r -t 20 line <&"${HOLD[0]}"
-	HOLD_BASE=${line#ready }
-	[ "${line%% *}" = ready ] || { echo "the holder did not get ready"; hold_stop; return 1; }
-}
-
-# Asks the holder: "lck" (its VmLck) or "status" (the errno of an ioctl).
-hold_ask() {
-	local line
-	echo "$1" >&"${HOLD[1]}" && read -r -t 20 line <&"${HOLD[0]}" && echo "$line"
-}
-
-# Lets the holder close the device and waits for it (at most 20 s).
-hold_stop() {
-	local i
-	[ -n "${HOLD[1]:-}" ] && exec {HOLD[1]}>&-
-	for i in $(seq 100); do
-		kill -0 "$HOLD_PID_SAVED" 2>/dev/null || break
-		sleep 0.2
-	done
-	kill "$HOLD_PID_SAVED" 2>/dev/null
-	wait "$HOLD_PID_SAVED" 2>/dev/null
-}
-
 t_rmmod_while_open() {
 	test_desc "rmmod vfio_vdpa is refused while the mdev is open, nothing changes"
-	hold_start || return 1
+	hold_start "$GROUP" "$UUID" || return 1
 	local r=0
 	modprobe -r vfio_vdpa 2>/dev/null && r=1
 	grep -q '^vfio_vdpa ' /proc/modules && [ -e "$MDEV" ] &&
@@ -170,7 +141,7 @@ t_rmmod_while_open() {
 
 t_remove_waits() {
 	test_desc "the mdev's remove while open: pages back, ENODEV and REQ at once, done at the close"
-	hold_start || return 1
+	hold_start "$GROUP" "$UUID" || return 1
 	local pinned lck st req
 	pinned=$(hold_ask lck)
 	(echo 1 > "$MDEV/remove") &
@@ -186,11 +157,7 @@ t_remove_waits() {
 	local revoked=0
 	[ "$pinned" -gt "$HOLD_BASE" ] && [ "$lck" = "$HOLD_BASE" ] && [ "$st" = 19 ] &&
 		[ "$req" = 1 ] && revoked=1
-	for i in $(seq 100); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.2
-	done
-	if kill -0 "$pid" 2>/dev/null; then
+	if ! pid_ends_within "$pid"; then
 		echo "remove still running 20 s after the close"
 		return 1
 	fi

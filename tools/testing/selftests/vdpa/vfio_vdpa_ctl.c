@@ -10,10 +10,11 @@
  *   provisioned address, FEATURES (hex) the features it must offer.
  * Usage: vfio_vdpa_ctl hold /dev/vfio/N UUID
  *   Opens the mdev, gives it 64 KiB, prints "ready" and holds it open until
- *   standard input ends (see hold()).
+ *   standard input ends, answering questions (see hold()).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <linux/vfio.h>
 #include <linux/vfio_vdpa.h>
@@ -102,9 +104,47 @@ static void open_type1(void)
  * with 64 KiB given to the device (pinned). Prints "ready BASE" once it is
  * open and the memory pinned, BASE being VmLck before the pins; then for
  * each line "lck" it reads, VmLck, for each line "status", the errno of
- * VHOST_VDPA_GET_STATUS (0 when it succeeds), and for each line "req", 1 if
+ * VHOST_VDPA_GET_STATUS (0 when it succeeds), for each line "req", 1 if
  * the REQ interrupt's eventfd was signalled since it last asked, else 0.
+ * "bell" maps queue 0's doorbell page of the NOTIFY region (0, or the
+ * errno); "touch" stores to it from a child process and prints "ok", or
+ * "sigbus" if the store faulted.
  */
+static volatile uint16_t *bell;
+
+static int map_bell(void)
+{
+	struct vfio_region_info n = { .argsz = sizeof(n), .index = VFIO_VDPA_NOTIFY_REGION_INDEX };
+	void *p;
+
+	if (xioctl(dev, VFIO_DEVICE_GET_REGION_INFO, &n))
+		return errno;
+	p = mmap(NULL, 4096, PROT_WRITE, MAP_SHARED, dev, n.offset);
+	if (p == MAP_FAILED)
+		return errno;
+	bell = p;
+	return 0;
+}
+
+static const char *touch_bell(void)
+{
+	int st;
+	pid_t pid;
+
+	if (!bell)
+		return "unmapped";
+	pid = fork();
+	if (!pid) {
+		*bell = 0;
+		_exit(0);
+	}
+	if (pid < 0 || waitpid(pid, &st, 0) != pid)
+		return "error";
+	if (WIFSIGNALED(st))
+		return WTERMSIG(st) == SIGBUS ? "sigbus" : "signal";
+	return "ok";
+}
+
 static int hold(void)
 {
 	struct {
@@ -158,6 +198,10 @@ static int hold(void)
 			printf("%d\n", xioctl(dev, VHOST_VDPA_GET_STATUS, &s));
 		else if (!strncmp(line, "req", 3))
 			printf("%d\n", read(req.fd, &n, sizeof(n)) == sizeof(n) && n > 0);
+		else if (!strncmp(line, "bell", 4))
+			printf("%d\n", map_bell());
+		else if (!strncmp(line, "touch", 5))
+			printf("%s\n", touch_bell());
 		fflush(stdout);
 	}
 	return close(dev) || close(group) || close(container);

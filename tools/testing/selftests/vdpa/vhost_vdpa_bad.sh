@@ -44,11 +44,7 @@ while_held() { # while_held <node> <command...>
 	kill -0 "$pid" 2>/dev/null && waited=1
 	exec {HOLD[1]}>&-
 	wait "$hold_pid" 2>/dev/null
-	for i in $(seq 100); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.2
-	done
-	if kill -0 "$pid" 2>/dev/null; then
+	if ! pid_ends_within "$pid"; then
 		echo "still running 20 s after the holder closed the device"
 		return 1
 	fi

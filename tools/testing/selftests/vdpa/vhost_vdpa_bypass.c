@@ -7,7 +7,7 @@
  * /dev/rust_irq_bypass_probe (rust_irq_bypass_probe.ko) stands where KVM's consumer
  * would and reports which IRQ it was connected to.
  *
- * Usage: vhost_vdpa_bypass /dev/vhost-vdpa-N BDF
+ * Usage: vhost_vdpa_bypass /dev/vhost-vdpa-N|vfio:UUID BDF
  *        vhost_vdpa_bypass --plan
  *
  * The first form runs the tests and reports them through kselftest.h; the
@@ -102,12 +102,11 @@ static void producers(void)
 			 "each queue's producer carries its own vector: %d, %d\n", s0.irq, s1.irq);
 }
 
-/* Clearing the call eventfd withdraws the producer. */
+/* Clearing the call eventfd (SET_VRING_CALL, or SET_IRQS) withdraws the producer. */
 static void call_cleared(void)
 {
-	struct vhost_vring_file none = { 0, -1 };
 	struct probe_state s0;
-	int r = ioctl(vd.fd, VHOST_SET_VRING_CALL, &none);
+	int r = set_call(&vd, 0, -1);
 
 	probe_state(probe[0], &s0);
 	ksft_test_result(!r && !s0.connected && s0.dels == 1,
@@ -125,9 +124,8 @@ static void other_stays(void)
 /* Setting it again connects again. */
 static void call_again(void)
 {
-	struct vhost_vring_file call = { 0, vd.rings[0].call };
 	struct probe_state s0;
-	int r = ioctl(vd.fd, VHOST_SET_VRING_CALL, &call);
+	int r = set_call(&vd, 0, vd.rings[0].call);
 
 	probe_state(probe[0], &s0);
 	ksft_test_result(!r && s0.connected && s0.irq == irq[0] && s0.adds == 2,
@@ -175,7 +173,7 @@ int main(int argc, char **argv)
 	int q;
 
 	if (argc != 3 && !(argc == 2 && !strcmp(argv[1], "--plan"))) {
-		fprintf(stderr, "usage: %s /dev/vhost-vdpa-N BDF | --plan\n", argv[0]);
+		fprintf(stderr, "usage: %s /dev/vhost-vdpa-N|vfio:UUID BDF | --plan\n", argv[0]);
 		return 2;
 	}
 	vdpa_tests_begin(tests, 1, argv[1]);

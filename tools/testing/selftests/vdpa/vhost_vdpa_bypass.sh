@@ -2,14 +2,15 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # The irq bypass wiring of the PCI parents (our vdpa_rpci, the C vp_vdpa as
-# the reference): with the function's vDPA device bound to vhost_vdpa, a
-# test consumer (rust_irq_bypass_probe.ko, in KVM's place) on a queue's call
+# the reference): with the function's vDPA device bound to vhost_vdpa (or to
+# the mdev bridge, vfio_vdpa, and driven through an mdev: "+vfio"), a test
+# consumer (rust_irq_bypass_probe.ko, in KVM's place) on a queue's call
 # eventfd must be connected to that queue's MSI-X IRQ, and disconnected when
 # the call eventfd is cleared or the device reset. See vhost_vdpa_bypass.c.
 . "$(dirname "$0")/lib.sh"
 
 NET=0000:00:10.0
-PARENTS=${VDPA_PCI_PARENTS:-vdpa_rpci:vdpa_rpci vp_vdpa:vp-vdpa}
+PARENTS=${VDPA_PCI_PARENTS:-vdpa_rpci:vdpa_rpci vp_vdpa:vp-vdpa vdpa_rpci:vdpa_rpci+vfio}
 DEV=ksft-bypass0
 
 # The program's tests, on the device's node.
@@ -34,26 +35,42 @@ ulimit -l unlimited
 cleanup() {
 	vdpa dev del "$DEV" 2>/dev/null
 	pci_native $NET >/dev/null 2>&1
-	modprobe -r vhost_vdpa rust_irq_bypass_probe 2>/dev/null
+	modprobe -r vhost_vdpa vfio_vdpa rust_irq_bypass_probe 2>/dev/null
 }
 trap cleanup EXIT
 
 for parent in "$@"; do
 	mod=${parent%%:*}
 	drv=${parent#*:}
-	if ! modprobe "$mod" 2>/dev/null || ! pci_give $NET "$drv"; then
+	vfio=
+	[ "${drv%+vfio}" != "$drv" ] && vfio=1 drv=${drv%+vfio} mod="$mod through vfio_vdpa"
+	if ! modprobe "${parent%%:*}" 2>/dev/null || ! pci_give $NET "$drv"; then
 		skip_tests "$mod: the parent cannot take $NET" "${TESTS[@]}"
 		continue
 	fi
 	modprobe -r virtio_vdpa 2>/dev/null
-	modprobe vhost_vdpa
-	pci_dev_add "$DEV" "$NET"
-	wait_for vdpa_vhost_of "$DEV"
-	node=/dev/$(vdpa_vhost_of "$DEV")
-	wait_for test -c "$node"
-	run_tests "${TESTS[@]}"
+	if [ -n "$vfio" ]; then
+		modprobe vfio_vdpa
+		pci_dev_add "$DEV" "$NET"
+		type=/sys/bus/vdpa/devices/$DEV/mdev_supported_types/vfio_vdpa-net
+		uuid=$(cat /proc/sys/kernel/random/uuid)
+		node=vfio:$uuid
+		if ! vdpa_bind "$DEV" vfio_vdpa || ! wait_for test -d "$type" ||
+			! echo "$uuid" > "$type/create" ||
+			! wait_for test -e "/sys/bus/mdev/devices/$uuid/iommu_group"; then
+			fail_tests "$mod: no mdev of $DEV" "${TESTS[@]}"
+			node=
+		fi
+	else
+		modprobe vhost_vdpa
+		pci_dev_add "$DEV" "$NET"
+		wait_for vdpa_vhost_of "$DEV"
+		node=/dev/$(vdpa_vhost_of "$DEV")
+		wait_for test -c "$node"
+	fi
+	[ -n "$node" ] && run_tests "${TESTS[@]}"
 	vdpa dev del "$DEV"
 	pci_native $NET
-	modprobe -r vhost_vdpa "$mod" 2>/dev/null
+	modprobe -r vhost_vdpa vfio_vdpa "${parent%%:*}" 2>/dev/null
 done
 ktap_finished

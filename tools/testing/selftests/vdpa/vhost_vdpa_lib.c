@@ -425,6 +425,15 @@ static int vfio_set_call(struct dev *d, int q, int fd)
 	return ioctl(d->fd, VFIO_DEVICE_SET_IRQS, &set) ? -errno : 0;
 }
 
+int set_call(struct dev *d, int q, int fd)
+{
+	struct vhost_vring_file call = { q, fd };
+
+	if (d->vfio)
+		return vfio_set_call(d, q, fd);
+	return ioctl(d->fd, VHOST_SET_VRING_CALL, &call) ? -errno : 0;
+}
+
 int set_vring(struct dev *d, int q, uint64_t desc, uint64_t avail, uint64_t used)
 {
 	struct ring *rg = &d->rings[q];
@@ -435,20 +444,18 @@ int set_vring(struct dev *d, int q, uint64_t desc, uint64_t avail, uint64_t used
 		.avail_user_addr = avail,
 		.used_user_addr = used,
 	};
-	struct vhost_vring_file kick = { q, rg->kick }, call = { q, rg->call };
+	struct vhost_vring_file kick = { q, rg->kick };
+	int r;
 
 	if (ioctl(d->fd, VHOST_SET_VRING_NUM, &num) || ioctl(d->fd, VHOST_SET_VRING_ADDR, &addr) ||
 	    ioctl(d->fd, VHOST_SET_VRING_BASE, &base))
 		return -errno;
-	if (d->vfio) {
-		int r = vfio_set_call(d, q, rg->call);
-
-		if (r)
-			return r;
-	} else if (ioctl(d->fd, VHOST_SET_VRING_KICK, &kick) ||
-		   ioctl(d->fd, VHOST_SET_VRING_CALL, &call)) {
+	/* Through the bridge, kicks are NOTIFY writes: no kick eventfd. */
+	if (!d->vfio && ioctl(d->fd, VHOST_SET_VRING_KICK, &kick))
 		return -errno;
-	}
+	r = set_call(d, q, rg->call);
+	if (r)
+		return r;
 	return ioctl(d->fd, VHOST_VDPA_SET_VRING_ENABLE, &en) ? -errno : 0;
 }
 

@@ -131,6 +131,8 @@ int set_status(struct dev *d, uint8_t s);
  * enabled); 0 or a negative errno.
  */
 int set_vring(struct dev *d, int q, uint64_t desc, uint64_t avail, uint64_t used);
+/* Sets queue q's call eventfd (-1: none): VHOST_SET_VRING_CALL, or SET_IRQS through the bridge. */
+int set_call(struct dev *d, int q, int fd);
 /* Kicks queue q: its doorbell, the kick eventfd, or the NOTIFY region. */
 void kick(struct dev *d, int q);
 /*

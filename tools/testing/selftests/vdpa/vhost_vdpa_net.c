@@ -85,6 +85,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/vfio.h>
+#include <linux/vfio_vdpa.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -1223,23 +1224,57 @@ static void old_mac_not_delivered(void)
 /* Wire mode only: doorbells, an IOVA never mapped, and recovery. */
 #define WIRE_FRAMES 10
 
-/* The doorbells mapped, kicks go there: no eventfd is written. */
-/* Through the bridge, the NOTIFY region cannot be mapped yet. */
-static int vfio_no_doorbells(const char *what)
+/*
+ * Through the bridge, the NOTIFY region of a function with a doorbell page
+ * per queue is mappable, write only, shared, a queue's page at a time or
+ * several, and nothing past the last queue.
+ */
+static void wire_notify_mmap_rules(void)
 {
-	if (!vd.vfio)
-		return 0;
-	ksft_test_result_skip("%s (vfio_vdpa: no NOTIFY mmap yet)\n", what);
-	return 1;
+	struct vfio_region_info n = { .argsz = sizeof(n), .index = VFIO_VDPA_NOTIFY_REGION_INDEX };
+	struct vfio_region_info cfg = { .argsz = sizeof(cfg), .index = VFIO_VDPA_CONFIG_REGION_INDEX };
+	/* Where: 0 the NOTIFY region's start, 1 its last page, 2 CONFIG; len 0: the whole region. */
+	struct { int prot, flags, where; uint64_t len; int want; } c[] = {
+		{ PROT_READ | PROT_WRITE, MAP_SHARED, 0, PAGE, EINVAL },
+		/* VFIO's files are on a noexec mount: the core refuses it first. */
+		{ PROT_WRITE | PROT_EXEC, MAP_SHARED, 0, PAGE, EPERM },
+		{ PROT_WRITE, MAP_PRIVATE, 0, PAGE, EINVAL },
+		{ PROT_WRITE, MAP_SHARED, 0, 0, 0 },
+		{ PROT_WRITE, MAP_SHARED, 1, PAGE, 0 },
+		{ PROT_WRITE, MAP_SHARED, 1, 2 * PAGE, EINVAL },
+		{ PROT_WRITE, MAP_SHARED, 2, PAGE, EINVAL },
+	};
+	int r, i, bad = 0;
+
+	if (!vd.vfio) {
+		ksft_test_result_skip("the NOTIFY region's mmap rules (the bridge's)\n");
+		return;
+	}
+	r = ioctl(vd.fd, VFIO_DEVICE_GET_REGION_INFO, &n) ||
+	    ioctl(vd.fd, VFIO_DEVICE_GET_REGION_INFO, &cfg) ? errno : 0;
+	for (i = 0; !r && i < (int)(sizeof(c) / sizeof(c[0])); i++) {
+		uint64_t len = c[i].len ? c[i].len : n.size;
+		uint64_t off = c[i].where == 2 ? cfg.offset :
+			       n.offset + (c[i].where == 1 ? n.size - PAGE : 0);
+		void *p = mmap(NULL, len, c[i].prot, c[i].flags, vd.fd, off);
+		int e = p == MAP_FAILED ? errno : 0;
+
+		if (p != MAP_FAILED)
+			munmap(p, len);
+		if (e != c[i].want) {
+			ksft_print_msg("mmap case %d: errno %d, want %d\n", i, e, c[i].want);
+			bad++;
+		}
+	}
+	ksft_test_result(!r && (n.flags & VFIO_REGION_INFO_FLAG_MMAP) && !bad,
+			 "the NOTIFY region maps (flags %#x): write-only, shared, not past its end, CONFIG not (%d of %d cases wrong)\n",
+			 n.flags, bad, (int)(sizeof(c) / sizeof(c[0])));
 }
 
+/* The doorbells mapped, kicks go there: no eventfd is written. */
 static void wire_doorbells_map(void)
 {
-	int r;
-
-	if (vfio_no_doorbells("the TX and RX doorbells map"))
-		return;
-	r = map_doorbell(&vd, TXQ);
+	int r = map_doorbell(&vd, TXQ);
 
 	r = r ? r : map_doorbell(&vd, RXQ);
 	ksft_test_result(!r, "the TX and RX doorbells map (pages %d and %d of the device file)%s%s\n",
@@ -1249,9 +1284,6 @@ static void wire_doorbells_map(void)
 static void wire_doorbells_kick(void)
 {
 	int ok = vd.rings[TXQ].doorbell && vd.rings[RXQ].doorbell, n = WIRE_FRAMES;
-
-	if (vfio_no_doorbells("frames kicked through the mapped doorbells"))
-		return;
 	int out = ok ? to_peer(&vd, n, 300) : 0;
 	int in = ok ? from_peer(&vd, mac, n, 400, 2000) : 0;
 
@@ -1289,7 +1321,7 @@ static void wire_doorbell_write(void)
 	}
 	ksft_test_result((db || vd.vfio) && !early && late,
 			 "a frame posted without a kick stays in the ring; a write to the TX doorbell%s sends it\n",
-			 vd.vfio ? " (NOTIFY region)" : "");
+			 !vd.vfio ? "" : db ? " (mapped from the NOTIFY region)" : " (NOTIFY region)");
 	unmap_doorbell(&vd, TXQ);
 	unmap_doorbell(&vd, RXQ);
 }
@@ -1496,6 +1528,7 @@ static const struct vdpa_test tests[] = {
 	VDPA_TEST(mac_burst),
 	VDPA_TEST(new_mac_delivered),
 	VDPA_TEST(old_mac_not_delivered),
+	VDPA_TEST_IN(wire_notify_mmap_rules, WIRE),
 	VDPA_TEST_IN(wire_doorbells_map, WIRE),
 	VDPA_TEST_IN(wire_doorbells_kick, WIRE),
 	VDPA_TEST_IN(wire_doorbell_write, WIRE),

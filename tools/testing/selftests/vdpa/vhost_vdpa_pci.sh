@@ -67,6 +67,7 @@ t_vhost_node() {
 		local uuid
 		uuid=$(cat /proc/sys/kernel/random/uuid)
 		node=vfio:$uuid
+		UUID=$uuid
 		vdpa_bind "$DEV" vfio_vdpa && wait_for test -d "$type" &&
 			echo "$uuid" > "$type/create" &&
 			wait_for test -e "/sys/bus/mdev/devices/$uuid/iommu_group"
@@ -92,6 +93,34 @@ t_faults() {
 	faults_logged $faults
 }
 
+# Through the bridge: a doorbell page of the NOTIFY region maps and a store
+# to it works; once the mdev is removed, the mapping is gone (SIGBUS), before
+# the holder closes the device.
+t_doorbell_revoked() {
+	test_desc "$p: a mapped doorbell works, and faults (SIGBUS) once the mdev is removed"
+	if [ -z "$vfio" ]; then
+		test_skip "NOTIFY mappings are the bridge's; vhost_vdpa's are tested by vhost_vdpa_net"
+		return
+	fi
+	local mdev=/sys/bus/mdev/devices/$UUID group bell before after pid i
+	group=/dev/vfio/$(basename "$(readlink "$mdev/iommu_group")")
+	hold_start "$group" "$UUID" || return 1
+	bell=$(hold_ask bell)
+	before=$(hold_ask touch)
+	(echo 1 > "$mdev/remove") &
+	pid=$!
+	# The revoke is the remove's first step; the remove then waits for the close.
+	for i in $(seq 50); do
+		after=$(hold_ask touch)
+		[ "$after" != ok ] && break
+		sleep 0.2
+	done
+	hold_stop
+	pid_ends_within "$pid" || { echo "the remove did not end after the close"; return 1; }
+	echo "map: $bell; store before the remove: $before, after: $after"
+	[ "$bell" = 0 ] && [ "$before" = ok ] && [ "$after" = sigbus ] && [ ! -e "$mdev" ]
+}
+
 t_dev_del() {
 	test_desc "$p: dev del removes the device"
 	vdpa dev del "$DEV" && ! vdpa_dev_exists "$DEV"
@@ -106,7 +135,7 @@ t_native_works() {
 		"$DIR/vdpa_net_loop" "$n" 52:54:00:72:76:11 60 600 90 back "$peer" >/dev/null
 }
 
-TESTS=(t_bind t_dev_add t_vhost_node t_program t_faults t_dev_del t_native_works)
+TESTS=(t_bind t_dev_add t_vhost_node t_program t_faults t_doorbell_revoked t_dev_del t_native_works)
 
 run_parent() { # run_parent <module> <pci driver>[+vfio]
 	local mod=$1 drv=${2%+vfio} p="$1" peer node faults vfio=
