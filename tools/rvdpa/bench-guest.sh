@@ -16,7 +16,9 @@
 #        vdpa_bench (vhost_vdpa_lib.c), through vhost_vdpa and then through
 #        the mdev bridge (vfio_vdpa, type1): kick-to-call round trip of one
 #        64-byte frame, and 64-byte frames looped back per second with 32 in
-#        flight.
+#        flight; then the vdpa_rpci device of the PCI function the same two
+#        ways, on the wire (vdpa_bench wire): doorbells mapped, kick to TX
+#        call of one frame, 64-byte frames sent per second.
 set -u
 . "$(dirname "$0")/../testing/selftests/vdpa/pci_lib.sh"
 NET=0000:00:10.0
@@ -186,6 +188,42 @@ bridge_pair() { # bridge_pair <module> <mgmtdev>
 	echo "${vr:-0} ${vp:-0} ${br:-0} ${bp:-0}"
 }
 
+# vdpa_rpci's device of the net function through vhost_vdpa and through the
+# bridge, on the wire, in the order vhost_vdpa, bridge, bridge, vhost_vdpa
+# (what runs later must not be favoured): prints the means,
+# "RTT_NS PPS MAPPED RTT_NS PPS MAPPED".
+bridge_pci_pair() {
+	local node uuid type v1 v2 b1 b2
+	modprobe vdpa_rpci && modprobe vhost_vdpa && modprobe vfio_vdpa || return 1
+	pci_native $PEER && ip link set "$(fn_netdev $PEER)" up
+	pci_give $NET vdpa_rpci && pci_dev_add benchbp $NET || return 1
+	type=/sys/bus/vdpa/devices/benchbp/mdev_supported_types/vfio_vdpa-net
+	uuid=$(cat /proc/sys/kernel/random/uuid)
+	bench_vhost() {
+		bind_to benchbp vhost_vdpa
+		wait_path /sys/bus/vdpa/devices/benchbp/vhost-vdpa-* 2>/dev/null
+		node=/dev/$(basename /sys/bus/vdpa/devices/benchbp/vhost-vdpa-*)
+		wait_path "$node" && "$BIN/vdpa_bench" "$node" "$SECS" wire
+	}
+	bench_bridge() {
+		bind_to benchbp vfio_vdpa
+		wait_path "$type" && echo "$uuid" > "$type/create" &&
+			wait_path "/sys/bus/mdev/devices/$uuid/iommu_group" &&
+			"$BIN/vdpa_bench" "vfio:$uuid" "$SECS" wire
+		[ -e "/sys/bus/mdev/devices/$uuid" ] && echo 1 > "/sys/bus/mdev/devices/$uuid/remove"
+	}
+	v1=$(bench_vhost)
+	b1=$(bench_bridge)
+	b2=$(bench_bridge)
+	v2=$(bench_vhost)
+	vdpa dev del benchbp
+	pci_native $NET
+	modprobe -r vfio_vdpa vhost_vdpa vdpa_rpci
+	echo "${v1:-0 0 0} ${v2:-0 0 0} ${b1:-0 0 0} ${b2:-0 0 0}" |
+		awk '{ printf "%.0f %.0f %d %.0f %.0f %d\n", ($1 + $4) / 2, ($2 + $5) / 2, $3 * $6,
+			($7 + $10) / 2, ($8 + $11) / 2, $9 * $12 }'
+}
+
 modprobe pktgen || { echo "pktgen is not available"; exit 4; }
 modprobe -r virtio_vdpa vhost_vdpa 2>/dev/null
 declare -A res
@@ -223,6 +261,19 @@ case " $PARTS " in *" bridge "*)
 				"pps $(ratio "$bp" "$vp")"
 		done
 		modprobe -r vdpa_sim 2>/dev/null
+		if [ -e /sys/bus/pci/devices/$NET ] && [ -e /sys/bus/pci/devices/$NET/iommu_group ]; then
+			echo "# bridge: vdpa_bench wire on vdpa_rpci's device of $NET, through vhost_vdpa" \
+				"then vfio_vdpa: round trip of one 64-byte frame sent (kick to TX call)," \
+				"64-byte frames sent per second with 32 in flight ($SECS s each; each" \
+				"way twice, vhost_vdpa, bridge, bridge, vhost_vdpa, averaged)"
+			read -r vr vp vm br bp bm < <(bridge_pci_pair)
+			echo "bridge vdpa_rpci: vhost_vdpa ${vr} ns ${vp} pps (doorbells mapped: ${vm});" \
+				"vfio_vdpa ${br} ns ${bp} pps (doorbells mapped: ${bm})"
+			echo "ratio bridge/vhost_vdpa vdpa_rpci: round trip $(ratio "$br" "$vr")," \
+				"pps $(ratio "$bp" "$vp")"
+		else
+			echo "# bridge: no PCI function behind an IOMMU in this guest for vdpa_rpci"
+		fi
 	else
 		echo "# bridge: no vdpa_bench program (BENCH_BIN)"
 	fi

@@ -4,7 +4,8 @@
 # The benchmark (not a test): one guest boot, the Rust simulator and the C
 # one measured side by side with the same clients, then the same PCI
 # functions natively, through vp_vdpa and through vdpa_rpci, and each
-# simulator's device through vhost_vdpa and through the mdev bridge; ratios printed. Under TCG
+# simulator's device and vdpa_rpci's through vhost_vdpa and through the mdev
+# bridge; ratios printed. Under TCG
 # compare ratios only, never absolute numbers.
 #
 # Usage: bench.sh [--flavour base|debug]   (BENCH_SECS sets the net duration)
