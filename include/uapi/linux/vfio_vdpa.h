@@ -71,8 +71,9 @@ enum {
 	 * then has VFIO_REGION_INFO_FLAG_MMAP, and, unless every queue has a
 	 * page, a VFIO_REGION_INFO_CAP_SPARSE_MMAP capability listing the
 	 * pages that can be. mmap: MAP_SHARED and PROT_WRITE only (EINVAL for
-	 * MAP_PRIVATE or PROT_READ; PROT_EXEC is refused by VFIO's file
-	 * system, EPERM), every page of it a queue's doorbell (EINVAL). A
+	 * MAP_PRIVATE, PROT_READ or PROT_EXEC; with a device fd from a group,
+	 * whose file system is noexec, the mm core refuses PROT_EXEC first,
+	 * EPERM), every page of it a queue's doorbell (EINVAL). A
 	 * store of the queue index (or of the notification data, with
 	 * VIRTIO_F_NOTIFICATION_DATA) kicks the queue, as virtio-pci says.
 	 * When the device is removed while mapped, the pages go: a later

@@ -1236,8 +1236,11 @@ static void wire_notify_mmap_rules(void)
 	/* Where: 0 the NOTIFY region's start, 1 its last page, 2 CONFIG; len 0: the whole region. */
 	struct { int prot, flags, where; uint64_t len; int want; } c[] = {
 		{ PROT_READ | PROT_WRITE, MAP_SHARED, 0, PAGE, EINVAL },
-		/* VFIO's files are on a noexec mount: the core refuses it first. */
-		{ PROT_WRITE | PROT_EXEC, MAP_SHARED, 0, PAGE, EPERM },
+		/*
+		 * The bridge refuses it; a group's device file is on VFIO's
+		 * noexec file system, where the mm core refuses it first.
+		 */
+		{ PROT_WRITE | PROT_EXEC, MAP_SHARED, 0, PAGE, vd.iommufd ? EINVAL : EPERM },
 		{ PROT_WRITE, MAP_PRIVATE, 0, PAGE, EINVAL },
 		{ PROT_WRITE, MAP_SHARED, 0, 0, 0 },
 		{ PROT_WRITE, MAP_SHARED, 1, PAGE, 0 },

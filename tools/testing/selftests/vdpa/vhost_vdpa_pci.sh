@@ -19,9 +19,10 @@
 NET=0000:00:10.0
 PEER=0000:00:11.0
 # Each parent is "module:pci driver name", "+vfio" after it to drive the
-# vDPA device through the mdev bridge (vfio_vdpa, a type1 container; the
+# vDPA device through the mdev bridge (vfio_vdpa, a type1 container;
+# "+iommufd": the mdev's cdev and an IOAS; the
 # bridge owns the function's IOMMU domain) instead of vhost_vdpa.
-PARENTS=${VDPA_PCI_PARENTS:-vdpa_rpci:vdpa_rpci vp_vdpa:vp-vdpa vdpa_rpci:vdpa_rpci+vfio}
+PARENTS=${VDPA_PCI_PARENTS:-vdpa_rpci:vdpa_rpci vp_vdpa:vp-vdpa vdpa_rpci:vdpa_rpci+vfio vdpa_rpci:vdpa_rpci+iommufd}
 DEV=ksft-vpci0
 
 # The number of IOMMU faults of the function the kernel logged, at IOVAs that
@@ -66,8 +67,9 @@ t_vhost_node() {
 		local type=/sys/bus/vdpa/devices/$DEV/mdev_supported_types/vfio_vdpa-net
 		local uuid
 		uuid=$(cat /proc/sys/kernel/random/uuid)
-		node=vfio:$uuid
+		node=$vfio:$uuid
 		UUID=$uuid
+		[ "$vfio" = vfio ] || [ -c /dev/iommu ] || { echo "no /dev/iommu"; return 1; }
 		vdpa_bind "$DEV" vfio_vdpa && wait_for test -d "$type" &&
 			echo "$uuid" > "$type/create" &&
 			wait_for test -e "/sys/bus/mdev/devices/$uuid/iommu_group"
@@ -137,10 +139,11 @@ t_native_works() {
 
 TESTS=(t_bind t_dev_add t_vhost_node t_program t_faults t_doorbell_revoked t_dev_del t_native_works)
 
-run_parent() { # run_parent <module> <pci driver>[+vfio]
-	local mod=$1 drv=${2%+vfio} p="$1" peer node faults vfio=
+run_parent() { # run_parent <module> <pci driver>[+vfio|+iommufd]
+	local mod=$1 drv=${2%+*} p="$1" peer node faults vfio=
 
-	[ "$drv" != "$2" ] && vfio=1 p="$1 through vfio_vdpa"
+	[ "$drv" != "$2" ] && vfio=${2#*+} p="$1 through vfio_vdpa"
+	[ "$vfio" = iommufd ] && p="$p (iommufd)"
 	modprobe -r virtio_vdpa vhost_vdpa vfio_vdpa 2>/dev/null
 	if ! modprobe "$mod" 2>/dev/null; then
 		skip_tests "$p: module $mod is not available" "${TESTS[@]}"
