@@ -754,44 +754,10 @@ impl<T: DeviceOps> Device<T> {
             if !r.sparse_mmap.is_empty() {
                 // SAFETY: The core passes its capability chain, valid during
                 // the call.
-                unsafe { Self::add_sparse_mmap(caps, &r.sparse_mmap) }?;
+                unsafe { add_sparse_mmap(caps, &r.sparse_mmap) }?;
             }
             Ok(0)
         })
-    }
-
-    /// Adds a `VFIO_REGION_INFO_CAP_SPARSE_MMAP` listing `areas` to `caps`.
-    ///
-    /// # Safety
-    ///
-    /// `caps` must be the capability chain of a `get_region_info_caps` call.
-    unsafe fn add_sparse_mmap(caps: *mut bindings::vfio_info_cap, areas: &[MmapArea]) -> Result {
-        type Header = bindings::vfio_region_info_cap_sparse_mmap;
-        type Area = bindings::vfio_region_sparse_mmap_area;
-        let nr = u32::try_from(areas.len()).map_err(|_| EINVAL)?;
-        let hdr = core::mem::size_of::<Header>();
-        let size = hdr + areas.len() * core::mem::size_of::<Area>();
-        // `u64`s, so that the header and the areas are aligned.
-        let mut buf = KVec::from_elem(0u64, size.div_ceil(8), GFP_KERNEL)?;
-        let base = buf.as_mut_ptr().cast::<u8>();
-        // SAFETY: `buf` has room for the header and the areas, 8-byte
-        // aligned, which is enough for both.
-        unsafe {
-            let h = base.cast::<Header>();
-            (*h).header.id = bindings::VFIO_REGION_INFO_CAP_SPARSE_MMAP as u16;
-            (*h).header.version = 1;
-            (*h).nr_areas = nr;
-            let a = base.add(hdr).cast::<Area>();
-            for (i, area) in areas.iter().enumerate() {
-                a.add(i).write(Area {
-                    offset: area.offset,
-                    size: area.size,
-                });
-            }
-        }
-        // SAFETY: `caps` is valid (safety requirements); the capability is
-        // `size` bytes at `base`, which the core copies.
-        to_result(unsafe { bindings::vfio_info_add_capability(caps, base.cast(), size) })
     }
 
     /// # Safety
@@ -885,6 +851,41 @@ impl<T: DeviceOps> Device<T> {
         let dev = unsafe { Self::from_raw(vdev) };
         T::dma_unmap(dev, iova, length);
     }
+}
+
+/// Adds a `VFIO_REGION_INFO_CAP_SPARSE_MMAP` listing `areas` to `caps`.
+///
+/// # Safety
+///
+/// `caps` must be a valid capability chain: a `get_region_info_caps` call's,
+/// or an empty one whose buffer the caller frees.
+unsafe fn add_sparse_mmap(caps: *mut bindings::vfio_info_cap, areas: &[MmapArea]) -> Result {
+    type Header = bindings::vfio_region_info_cap_sparse_mmap;
+    type Area = bindings::vfio_region_sparse_mmap_area;
+    let nr = u32::try_from(areas.len()).map_err(|_| EINVAL)?;
+    let hdr = core::mem::size_of::<Header>();
+    let size = hdr + areas.len() * core::mem::size_of::<Area>();
+    // `u64`s, so that the header and the areas are aligned.
+    let mut buf = KVec::from_elem(0u64, size.div_ceil(8), GFP_KERNEL)?;
+    let base = buf.as_mut_ptr().cast::<u8>();
+    // SAFETY: `buf` has room for the header and the areas, 8-byte
+    // aligned, which is enough for both.
+    unsafe {
+        let h = base.cast::<Header>();
+        (*h).header.id = bindings::VFIO_REGION_INFO_CAP_SPARSE_MMAP as u16;
+        (*h).header.version = 1;
+        (*h).nr_areas = nr;
+        let a = base.add(hdr).cast::<Area>();
+        for (i, area) in areas.iter().enumerate() {
+            a.add(i).write(Area {
+                offset: area.offset,
+                size: area.size,
+            });
+        }
+    }
+    // SAFETY: `caps` is valid (safety requirements); the capability is
+    // `size` bytes at `base`, which the core copies.
+    to_result(unsafe { bindings::vfio_info_add_capability(caps, base.cast(), size) })
 }
 
 impl<T: DeviceOps> Device<T> {
@@ -1036,5 +1037,48 @@ impl<T: DeviceOps> Drop for Registration<T> {
     fn drop(&mut self) {
         // SAFETY: Registered (type invariant), unregistered once here.
         unsafe { bindings::vfio_unregister_group_dev(self.dev.as_raw()) };
+    }
+}
+
+#[cfg(CONFIG_RUST_VDPA_KUNIT_TEST)]
+#[macros::kunit_tests(rust_vfio)]
+mod tests {
+    //! The encoding of the capabilities this abstraction adds.
+
+    use super::*;
+
+    #[test]
+    fn sparse_mmap_capability() -> Result {
+        let mut caps = bindings::vfio_info_cap {
+            buf: core::ptr::null_mut(),
+            size: 0,
+        };
+        let areas = [
+            MmapArea {
+                offset: 0,
+                size: 4096,
+            },
+            MmapArea {
+                offset: 3 * 4096,
+                size: 2 * 4096,
+            },
+        ];
+        // SAFETY: `caps` is an empty chain.
+        unsafe { add_sparse_mmap(&mut caps, &areas) }?;
+        let mut words = [0u64; 6];
+        assert_eq!(caps.size, core::mem::size_of_val(&words));
+        // SAFETY: The chain's buffer holds `caps.size` bytes; it is freed
+        // once, here, with the allocator that `vfio_info_add_capability`
+        // used.
+        unsafe {
+            core::ptr::copy_nonoverlapping(caps.buf.cast::<u64>(), words.as_mut_ptr(), 6);
+            bindings::kfree(caps.buf.cast());
+        }
+        // id 1 and version 1 (`u16`s), next 0; nr_areas 2, reserved 0; the
+        // areas as offset and size.
+        assert_eq!(words[0], 1 | 1 << 16);
+        assert_eq!(words[1], 2);
+        assert_eq!(&words[2..], &[0, 4096, 3 * 4096, 2 * 4096]);
+        Ok(())
     }
 }

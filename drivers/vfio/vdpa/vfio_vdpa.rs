@@ -340,6 +340,32 @@ fn clear_calls(handle: &Handle) {
     drop(handle.set_config_call(None));
 }
 
+/// The doorbell page of each queue, where the parent has one (taken before
+/// the leaf lock, [`VfioVdpa::doorbells`]).
+fn doorbells(handle: &Handle) -> Result<KVec<Option<vfio::IoPage>>> {
+    handle.with(|d| {
+        let mut v = KVec::with_capacity(d.nvqs() as usize, GFP_KERNEL)?;
+        for q in 0..d.nvqs() {
+            v.push(d.vq_doorbell(q as u16), GFP_KERNEL)?;
+        }
+        Ok(v)
+    })
+}
+
+/// After a reset: the doorbells as the parent now says, and the mapped ones
+/// taken out of the processes' page tables (they fault in again).
+fn remap_doorbells(dev: &vfio::Device<VfioVdpa>) -> Result {
+    let this = dev.data();
+    let bells = doorbells(&this.handle)?;
+    let mut guard = this.doorbells.lock();
+    if let Some(old) = (*guard).as_mut() {
+        *old = bells;
+    }
+    drop(guard);
+    dev.zap_mappings();
+    Ok(())
+}
+
 impl VfioVdpa {
     /// `ENODEV` once the device is revoked.
     fn live(&self) -> Result {
@@ -1068,14 +1094,7 @@ impl vfio::DeviceOps for VfioVdpa {
     fn open_device(dev: &vfio::Device<Self>) -> Result {
         let this = dev.data();
         this.live()?;
-        // The doorbells, before the leaf lock is taken.
-        let doorbells = this.handle.with(|d| {
-            let mut v = KVec::with_capacity(d.nvqs() as usize, GFP_KERNEL)?;
-            for q in 0..d.nvqs() {
-                v.push(d.vq_doorbell(q as u16), GFP_KERNEL)?;
-            }
-            Ok(v)
-        })?;
+        let doorbells = doorbells(&this.handle)?;
         let mut st = this.dma.lock();
         let r = this.handle.with(|d| {
             if d.dma_model() == DmaModel::Platform {
@@ -1329,6 +1348,10 @@ impl vfio::DeviceOps for VfioVdpa {
                 let s: u8 = reader(arg, 1).read()?;
                 let mut st = this.dma.lock();
                 handle.with(|d| set_status(d, &mut st, s))?;
+                drop(st);
+                if s == 0 {
+                    remap_doorbells(dev)?;
+                }
             }
             vhost::VDPA_GET_CONFIG | vhost::VDPA_SET_CONFIG => {
                 let (off, len) = read_state(arg)?;
@@ -1434,6 +1457,8 @@ impl vfio::DeviceOps for VfioVdpa {
             vfio::DEVICE_RESET => {
                 let mut st = this.dma.lock();
                 handle.with(|d| reset(d, &mut st))?;
+                drop(st);
+                remap_doorbells(dev)?;
             }
             _ => return Err(ENOTTY),
         }

@@ -108,7 +108,8 @@ static void open_type1(void)
  * the REQ interrupt's eventfd was signalled since it last asked, else 0.
  * "bell" maps queue 0's doorbell page of the NOTIFY region (0, or the
  * errno); "touch" stores to it from a child process and prints "ok", or
- * "sigbus" if the store faulted.
+ * "sigbus" if the store faulted; "reset" resets the device (VFIO_DEVICE_RESET:
+ * 0, or the errno).
  */
 static volatile uint16_t *bell;
 
@@ -202,6 +203,8 @@ static int hold(void)
 			printf("%d\n", map_bell());
 		else if (!strncmp(line, "touch", 5))
 			printf("%s\n", touch_bell());
+		else if (!strncmp(line, "reset", 5))
+			printf("%d\n", xioctl(dev, VFIO_DEVICE_RESET, NULL));
 		fflush(stdout);
 	}
 	return close(dev) || close(group) || close(container);

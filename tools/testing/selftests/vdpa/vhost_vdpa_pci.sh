@@ -96,19 +96,22 @@ t_faults() {
 }
 
 # Through the bridge: a doorbell page of the NOTIFY region maps and a store
-# to it works; once the mdev is removed, the mapping is gone (SIGBUS), before
-# the holder closes the device.
+# to it works, after a reset too (which takes the page out of the process's
+# page tables: it faults in again); once the mdev is removed, the mapping is
+# gone (SIGBUS), before the holder closes the device.
 t_doorbell_revoked() {
-	test_desc "$p: a mapped doorbell works, and faults (SIGBUS) once the mdev is removed"
+	test_desc "$p: a mapped doorbell works, after a reset too, and faults (SIGBUS) once the mdev is removed"
 	if [ -z "$vfio" ]; then
 		test_skip "NOTIFY mappings are the bridge's; vhost_vdpa's are tested by vhost_vdpa_net"
 		return
 	fi
-	local mdev=/sys/bus/mdev/devices/$UUID group bell before after pid i
+	local mdev=/sys/bus/mdev/devices/$UUID group bell before reset again after pid i
 	group=/dev/vfio/$(basename "$(readlink "$mdev/iommu_group")")
 	hold_start "$group" "$UUID" || return 1
 	bell=$(hold_ask bell)
 	before=$(hold_ask touch)
+	reset=$(hold_ask reset)
+	again=$(hold_ask touch)
 	(echo 1 > "$mdev/remove") &
 	pid=$!
 	# The revoke is the remove's first step; the remove then waits for the close.
@@ -119,8 +122,9 @@ t_doorbell_revoked() {
 	done
 	hold_stop
 	pid_ends_within "$pid" || { echo "the remove did not end after the close"; return 1; }
-	echo "map: $bell; store before the remove: $before, after: $after"
-	[ "$bell" = 0 ] && [ "$before" = ok ] && [ "$after" = sigbus ] && [ ! -e "$mdev" ]
+	echo "map: $bell; store: $before; reset: $reset, store: $again; after the remove: $after"
+	[ "$bell" = 0 ] && [ "$before" = ok ] && [ "$reset" = 0 ] && [ "$again" = ok ] &&
+		[ "$after" = sigbus ] && [ ! -e "$mdev" ]
 }
 
 t_dev_del() {
