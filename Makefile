@@ -12,6 +12,7 @@
 #   make check      the whole test suite; ends with "N passed, N failed"
 #                   (T="vdpa_net.sh" runs only the named kselftests)
 #   make vm CMD='...'  run a command in a guest with our kernel
+#   make fuzz       the seeded fuzzer alone: SEED=.. (one or several) STEPS=..
 #   make bench     Rust vs C simulator, side by side in one guest (not a test)
 #   make tree       print the path of the kernel work tree (to apply patches by hand)
 #   make help       this text
@@ -19,7 +20,12 @@
 FLAVOUR ?= base
 RT := tools/rvdpa
 
-.PHONY: help setup kernel demo check vm bench tree
+SEED ?= 1
+STEPS ?= 20000
+comma := ,
+space := $() $()
+
+.PHONY: help setup kernel demo check fuzz vm bench tree
 
 help:
 	@sed -n '/^#   make/s/^#   //p' Makefile
@@ -35,6 +41,10 @@ demo: kernel
 
 check: setup
 	@RVDPA_TESTS="$(T)" $(RT)/run-tests.sh --flavour $(FLAVOUR)
+
+fuzz: setup
+	@RVDPA_TESTS=vdpa_fuzz.sh RVDPA_TEST_ENV="VDPA_FUZZ_SEEDS=$(subst $(space),$(comma),$(strip $(SEED))) VDPA_FUZZ_STEPS=$(STEPS)" \
+		$(RT)/run-tests.sh --flavour $(FLAVOUR)
 
 vm:
 	@$(RT)/vm.sh --flavour $(FLAVOUR) -- $(if $(CMD),$(CMD),uname -a)

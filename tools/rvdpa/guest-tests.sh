@@ -30,6 +30,13 @@ limit=$(sed -n 's/^timeout=//p' "$dir/settings" 2>/dev/null)
 [ -f "$results/test-timeout" ] && limit=$(cat "$results/test-timeout")
 limit=${limit:-600}
 
+# Variables for the programs (run-tests.sh, RVDPA_TEST_ENV).
+if [ -f "$results/test-env" ]; then
+	set -a
+	. "$results/test-env"
+	set +a
+fi
+
 # Watchdog thresholds that fit TCG (the config enables the detectors).
 [ -w /proc/sys/kernel/hung_task_timeout_secs ] && echo 120 > /proc/sys/kernel/hung_task_timeout_secs
 

@@ -29,6 +29,7 @@
 #                          as program NAME starts; NAME must be named as the
 #                          program that took its guest down
 #   RVDPA_TEST_TIMEOUT     overrides the per-program limit in the guest
+#   RVDPA_TEST_ENV="A=1 B=2"  variables the test programs get (make fuzz)
 # Results and logs: out/results/ in the repository (RVDPA_RESULTS overrides):
 # tap/NAME.tap and tap/NAME.rc per program, console-N.log and dmesg-N.log per
 # guest, verdicts (what the watchdog saw).
@@ -57,6 +58,8 @@ results=$(cd "$results" && pwd)
 # (The guest reads these from the results directory.)
 [ -n "${RVDPA_TEST_PANIC:-}" ] && echo "$RVDPA_TEST_PANIC" > "$results/test-panic"
 [ -n "${RVDPA_TEST_TIMEOUT:-}" ] && echo "$RVDPA_TEST_TIMEOUT" > "$results/test-timeout"
+# Variables for the test programs, "NAME=VALUE ..." (make fuzz passes the seeds so).
+[ -n "${RVDPA_TEST_ENV:-}" ] && printf '%s\n' $RVDPA_TEST_ENV > "$results/test-env"
 
 log "checking the result summarizer on the host"
 rc=0

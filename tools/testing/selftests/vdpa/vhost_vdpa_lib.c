@@ -472,8 +472,14 @@ int setup(struct dev *d)
 	unsigned int g;
 	int q, r;
 
+	/*
+	 * The reset first: a running device may still write the rings (a used
+	 * index) until it is reset, and must not do so after they are cleared.
+	 */
+	if ((r = set_status(d, 0)))
+		return r;
 	layout(d);
-	if ((r = set_status(d, 0)) || (r = map_regions(d)) || (r = set_status(d, st)))
+	if ((r = map_regions(d)) || (r = set_status(d, st)))
 		return r;
 	if (ioctl(d->fd, VHOST_SET_FEATURES, &d->features))
 		return -errno;
