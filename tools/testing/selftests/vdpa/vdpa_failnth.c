@@ -17,8 +17,9 @@
  *            that exists iff it worked; UNDO gets UNDOSTRING to undo it)
  *
  * Prints "N points, errnos E1 E2 ...: ok" when every call behaved (N calls
- * met a fault, E the errnos they failed with), or what went wrong and exits
- * 1. Needs CONFIG_FAULT_INJECTION, FAILSLAB and FAIL_PAGE_ALLOC, with their
+ * met a fault, E the errnos they failed with; ETIME: a netlink request got
+ * no answer, its ack's allocation failed, and either outcome is right), or
+ * what went wrong and exits 1. Needs CONFIG_FAULT_INJECTION, FAILSLAB and FAIL_PAGE_ALLOC, with their
  * debugfs knobs set to fail sleeping allocations too (vdpa_failnth.sh does).
  */
 #include <errno.h>
@@ -102,8 +103,8 @@ static int put_str(char *p, int type, const char *s)
 
 /*
  * Sends a request and waits for its ack: 0, the ack's negative errno, or
- * -ETIME when none came (an allocation for it failed). A reply with data
- * before the ack is copied to reply.
+ * -ETIME when none came (see below). A reply with data before the ack is
+ * copied to reply.
  */
 static int request(int fam, int cmd, const char *attrs, int alen, char *reply)
 {
@@ -126,8 +127,13 @@ static int request(int fam, int cmd, const char *attrs, int alen, char *reply)
 		struct nlmsghdr *r = (void *)in;
 
 		n = recv(nl, in, sizeof(in), 0);
+		/*
+		 * No answer: the ack's allocation failed (the socket then reports
+		 * ENOBUFS), or it never came. What the kernel did is unknown.
+		 */
 		if (n < 0)
-			return errno == EAGAIN || errno == EWOULDBLOCK ? -ETIME : -errno;
+			return errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS ? -ETIME :
+											      -errno;
 		if (n < (int)NLMSG_HDRLEN || r->nlmsg_seq != seq)
 			continue;
 		if (r->nlmsg_type == NLMSG_ERROR)
@@ -200,7 +206,10 @@ static int sweep(int (*call)(void), int (*made)(void), void (*undo)(void))
 		there = made();
 		if (hit) {
 			points++;
-			if (r == 0 && !there) {
+			if (r == -ETIME) {
+				/* No answer: either outcome, as long as it is whole. */
+				saw(ETIME);
+			} else if (r == 0 && !there) {
 				printf("fault %d: the call succeeded, but made nothing\n", n);
 				return 1;
 			}

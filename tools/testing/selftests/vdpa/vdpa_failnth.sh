@@ -10,36 +10,67 @@
 # kmemleak must find nothing (the debug flavour has it). Needs the debug
 # flavour (CONFIG_FAULT_INJECTION, FAILSLAB, FAIL_PAGE_ALLOC): skipped
 # without.
+#
+# Only allocations made near our code fail: those with a function of the
+# module under test within the 8 innermost frames of their stack (the
+# injection's stacktrace filter). Deeper ones are the kernel's own, called on
+# our behalf; failing them found bugs of the kernel's, not ours: genirq
+# leaves a half-made /proc/irq/N when proc_mkdir fails and warns at the
+# free, and pci_iov_add_virtfn's error path dereferences NULL. (The mdev
+# core's leaked instance on a failed allocation, also found here, is fixed
+# by patches/0018.)
 . "$(dirname "$0")/lib.sh"
 
 NET=0000:00:10.0
 DBG=/sys/kernel/debug
 DEV=ksft-fail0
 
-failnth() { "$DIR/vdpa_failnth" "$@"; }
+# Runs a sweep; its summary also goes to the kernel log, for the record.
+failnth() {
+	local out r
+	out=$("$DIR/vdpa_failnth" "$@")
+	r=$?
+	echo "$out"
+	echo "vdpa_failnth $1 ${*: -1}: $out" > /dev/kmsg 2>/dev/null
+	return $r
+}
+
+# Fails only allocations near the code of module $1 (see above).
+near() { # near <module>
+	local size addr f
+	read -r _ size _ _ _ addr _ < <(grep "^$1 " /proc/modules)
+	[ -n "$addr" ] && [ "$addr" != 0x0000000000000000 ] || { echo "no address for $1"; return 1; }
+	for f in failslab fail_page_alloc; do
+		echo "$addr" > $DBG/$f/require-start &&
+			printf '%#x\n' $((addr + size)) > $DBG/$f/require-end &&
+			echo 8 > $DBG/$f/stacktrace-depth || return 1
+	done
+}
 
 t_devadd_rsim_net() {
 	test_desc "vdpa dev add on vdpa_rsim_net, every allocation failed in turn"
-	modprobe vdpa_rsim && failnth devadd faux vdpa_rsim_net "$DEV"
+	modprobe vdpa_rsim && near vdpa_rsim && failnth devadd faux vdpa_rsim_net "$DEV"
 }
 
 t_devadd_rsim_blk() {
 	test_desc "vdpa dev add on vdpa_rsim_blk, every allocation failed in turn"
-	failnth devadd faux vdpa_rsim_blk "$DEV"
+	vdpa dev del "$DEV" 2>/dev/null
+	near vdpa_rsim && failnth devadd faux vdpa_rsim_blk "$DEV"
 }
 
 t_open() {
 	test_desc "open of /dev/vhost-vdpa-N, every allocation failed in turn"
+	vdpa dev del "$DEV" 2>/dev/null
 	modprobe vhost_vdpa && vdpa dev add name "$DEV" mgmtdev faux/vdpa_rsim_net &&
 		vdpa_bind "$DEV" vhost_vdpa && wait_for vdpa_vhost_of "$DEV" || return 1
 	local node=/dev/$(vdpa_vhost_of "$DEV")
-	wait_for test -c "$node" && failnth open "$node"
+	wait_for test -c "$node" && near vdpa_rsim && failnth open "$node"
 }
 
 t_iotlb() {
 	test_desc "an IOTLB update through vhost_vdpa, every allocation failed in turn"
 	local node=/dev/$(vdpa_vhost_of "$DEV")
-	failnth iotlb "$node"
+	near vdpa_rsim && failnth iotlb "$node"
 }
 
 t_mdev_create() {
@@ -47,7 +78,7 @@ t_mdev_create() {
 	local type=/sys/bus/vdpa/devices/$DEV/mdev_supported_types/vfio_vdpa-net uuid
 	modprobe vfio_vdpa && vdpa_bind "$DEV" vfio_vdpa && wait_for test -d "$type" || return 1
 	uuid=$(cat /proc/sys/kernel/random/uuid)
-	failnth write "$type/create" "$uuid" "/sys/bus/mdev/devices/$uuid" \
+	near vfio_vdpa && failnth write "$type/create" "$uuid" "/sys/bus/mdev/devices/$uuid" \
 		"/sys/bus/mdev/devices/$uuid/remove" 1
 }
 
@@ -63,7 +94,7 @@ t_pci_bind() {
 	vdpa dev del "$DEV" 2>/dev/null
 	modprobe vdpa_rpci && pci_give $NET vdpa_rpci &&
 		echo $NET > /sys/bus/pci/drivers/vdpa_rpci/unbind || return 1
-	failnth write /sys/bus/pci/drivers/vdpa_rpci/bind $NET \
+	near vdpa_rpci && failnth write /sys/bus/pci/drivers/vdpa_rpci/bind $NET \
 		/sys/bus/pci/drivers/vdpa_rpci/$NET /sys/bus/pci/drivers/vdpa_rpci/unbind $NET
 }
 
@@ -73,7 +104,7 @@ t_pci_devadd() {
 		test_skip "no test function $NET"
 		return 0
 	fi
-	pci_give $NET vdpa_rpci && failnth devadd pci $NET "$DEV"
+	pci_give $NET vdpa_rpci && near vdpa_rpci && failnth devadd pci $NET "$DEV"
 }
 
 t_sriov() {
@@ -90,7 +121,7 @@ t_sriov() {
 	pci_give "$pf" vdpa_rpci && echo 0 > "/sys/bus/pci/devices/$pf/sriov_drivers_autoprobe" ||
 		return 1
 	local vf=/sys/bus/pci/devices/$pf/virtfn1
-	failnth write "/sys/bus/pci/devices/$pf/sriov_numvfs" 2 "$vf" \
+	near vdpa_rpci && failnth write "/sys/bus/pci/devices/$pf/sriov_numvfs" 2 "$vf" \
 		"/sys/bus/pci/devices/$pf/sriov_numvfs" 0
 	local r=$?
 	echo 1 > "/sys/bus/pci/devices/$pf/sriov_drivers_autoprobe"
@@ -132,5 +163,7 @@ for f in failslab fail_page_alloc; do
 	echo 0 > $DBG/$f/verbose
 done
 echo N > $DBG/fail_page_alloc/ignore-gfp-highmem
+# Module addresses in /proc/modules (for the stacktrace filter).
+echo 0 > /proc/sys/kernel/kptr_restrict
 run_tests "${TESTS[@]}"
 ktap_finished
