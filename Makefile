@@ -12,6 +12,9 @@
 #   make check      the whole test suite; ends with "N passed, N failed"
 #                   (T="vdpa_net.sh" runs only the named kselftests)
 #   make vm CMD='...'  run a command in a guest with our kernel
+#   make reliability  the reliability groups (bad input, teardown, the bridge,
+#                   fuzz, fault injection) on the debug kernel (KASAN, UBSAN,
+#                   lockdep, kmemleak); ends with "N passed, N failed"
 #   make fuzz       the seeded fuzzer alone: SEED=.. (one or several) STEPS=..
 #   make bench     Rust vs C simulator, side by side in one guest (not a test)
 #   make tree       print the path of the kernel work tree (to apply patches by hand)
@@ -25,7 +28,10 @@ STEPS ?= 20000
 comma := ,
 space := $() $()
 
-.PHONY: help setup kernel demo check fuzz vm bench tree
+RELIABILITY := vhost_vdpa_bad.sh vdpa_race.sh irq_bypass.sh vfio_vdpa.sh vhost_vdpa_pci.sh \
+	vhost_vdpa_bypass.sh vdpa_fuzz.sh vdpa_failnth.sh
+
+.PHONY: help setup kernel demo check reliability fuzz vm bench tree
 
 help:
 	@sed -n '/^#   make/s/^#   //p' Makefile
@@ -41,6 +47,9 @@ demo: kernel
 
 check: setup
 	@RVDPA_TESTS="$(T)" $(RT)/run-tests.sh --flavour $(FLAVOUR)
+
+reliability: setup
+	@RVDPA_TESTS="$(RELIABILITY)" $(RT)/run-tests.sh --flavour debug
 
 fuzz: setup
 	@RVDPA_TESTS=vdpa_fuzz.sh RVDPA_TEST_ENV="VDPA_FUZZ_SEEDS=$(subst $(space),$(comma),$(strip $(SEED))) VDPA_FUZZ_STEPS=$(STEPS)" \

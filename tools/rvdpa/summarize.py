@@ -104,17 +104,48 @@ def program(name, tapdir, verdict):
     return passed, failed, skipped
 
 
-def splats(paths):
-    """Kernel reports in the logs, as {program (or "boot"): [lines]}, deduplicated."""
+# The one report that is not counted: under TCG the debug flavour's kernel
+# sometimes reports a KASAN wild-memory-access in do_raw_spin_lock from the
+# edge interrupt handler while the boot CPU is still being identified, long
+# before any module (ours included) is loaded. Only at boot, only this access
+# in this function, and only with handle_edge_irq in the report's trace.
+KNOWN_BOOT = re.compile(r"BUG: KASAN: wild-memory-access in do_raw_spin_lock\+")
+KASAN_END = re.compile(r"={40,}")
+
+
+def known_boot_report(lines, i):
+    """Whether the report at lines[i] is the known boot-time one; returns the
+    index of its last line too."""
+    end = i
+    for j in range(i + 1, min(len(lines), i + 120)):
+        end = j
+        if KASAN_END.search(lines[j]):
+            break
+    return any("handle_edge_irq" in l for l in lines[i:end + 1]), end
+
+
+def splats(paths, known=None):
+    """Kernel reports in the logs, as {program (or "boot"): [lines]}, deduplicated.
+    The known boot-time report (KNOWN_BOOT) goes to known, a list, instead."""
     found = {}
     seen = set()
     for path in paths:
         current = "boot"
-        for line in read_lines(path) or []:
+        lines = read_lines(path) or []
+        skip_to = -1
+        for i, line in enumerate(lines):
+            if i <= skip_to:
+                continue
             m = MARK.search(line)
             if m:
                 current = m.group(2) if m.group(1) == "start" else "between programs"
                 continue
+            if current == "boot" and KNOWN_BOOT.search(line) and known is not None:
+                is_known, end = known_boot_report(lines, i)
+                if is_known:
+                    known.append("%s: %s" % (os.path.basename(path), STAMP.sub("", line).strip()))
+                    skip_to = end
+                    continue
             if SPLAT.search(line):
                 text = STAMP.sub("", line).strip()
                 if (current, text) not in seen:
@@ -148,7 +179,11 @@ def main():
     if not a.tests:
         failed.append("no test program was to run")
 
-    reports = splats(a.logs)
+    known = []
+    reports = splats(a.logs, known)
+    for text in known:
+        skipped.append("the known early-boot KASAN report under TCG (not ours, no module loaded yet): %s"
+                       % text)
     for where in sorted(reports):
         lines = reports[where]
         failed.append("the kernel log is clean during %s: %d report(s), first: %s"

@@ -39,12 +39,37 @@ def run(progs, log=None, verdicts=""):
         return p.returncode, lines[-1] if lines else "", p.stdout
 
 
+BOOT_KASAN = """[    0.5] ==================================================================
+[    0.5] BUG: KASAN: wild-memory-access in do_raw_spin_lock+0xc3/0x200
+[    0.5] Read of size 4 at addr 1fffffff8 by task swapper/0/0
+[    0.5] Call Trace:
+[    0.5]  <IRQ>
+[    0.5]  handle_edge_irq+0x1/0x2
+[    0.5]  </IRQ>
+[    0.5]  identify_cpu+0x1/0x2
+[    0.5] ==================================================================
+"""
+
+
+def boot_kasan(trace, where_marked):
+    log = BOOT_KASAN.replace("handle_edge_irq", trace)
+    if where_marked:
+        log = "[    0.1] rvdpa-test: start c.sh\n" + log
+    return run({"c.sh": (C, 0)}, log)
+
+
 def splat_fails(text):
     code, _, out = run({"c.sh": (C, 0)}, MARKED % text)
     return code == 1 and "during c.sh" in out
 
 
 CASES = [
+    ("the known early-boot KASAN report is skipped, not counted",
+     lambda: boot_kasan("handle_edge_irq", False)[:2] == (0, "2 passed, 0 failed, 1 skipped")),
+    ("the same report from another trace fails the run",
+     lambda: boot_kasan("vdpa_rsim_probe", False)[0] == 1),
+    ("the same report while a program runs fails the run",
+     lambda: boot_kasan("handle_edge_irq", True)[0] == 1),
     ("counts cases, skips and missing results",
      lambda: run({"a.sh": (A, 1), "b.sh": (B, 0)})[:2] == (1, "2 passed, 2 failed, 1 skipped")),
     ("a clean run passes",

@@ -65,6 +65,10 @@ hold_stop() {
 
 vdpa_dev_exists() { [ -e "/sys/bus/vdpa/devices/$1" ]; }
 
+# Whether this is the debug flavour's kernel (sanitizers, lockdep, fault
+# injection): several times slower, so stress tests run fewer rounds on it.
+vdpa_debug_kernel() { [ -e /proc/thread-self/fail-nth ]; }
+
 # The number of vDPA devices on the bus.
 vdpa_dev_count() { ls /sys/bus/vdpa/devices 2>/dev/null | wc -l; }
 

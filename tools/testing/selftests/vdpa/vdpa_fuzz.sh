@@ -11,8 +11,10 @@
 
 # Seeds, separated by spaces or commas.
 SEEDS=${VDPA_FUZZ_SEEDS:-1 2 3 4}
-SEEDS=${SEEDS//,/ }
 STEPS=${VDPA_FUZZ_STEPS:-1500}
+# The debug flavour's kernel is several times slower: fewer, unless asked.
+vdpa_debug_kernel && SEEDS=${VDPA_FUZZ_SEEDS:-1 2} && STEPS=${VDPA_FUZZ_STEPS:-200}
+SEEDS=${SEEDS//,/ }
 MAC=02:52:56:66:77:88
 DEV=ksft-fuzz0
 # "module:management device:driver"

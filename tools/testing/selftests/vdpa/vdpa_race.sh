@@ -15,6 +15,8 @@
 
 PARENTS=${VDPA_RACE_PARENTS:-rust_vdpa_sink:faux/rust_vdpa_sink:net vdpa_rsim:faux/vdpa_rsim_net:net vdpa_sim_net:vdpasim_net:net vdpa_rsim:faux/vdpa_rsim_blk:blk vdpa_sim_blk:vdpasim_blk:blk}
 ROUNDS=${RACE_ROUNDS:-30}
+# The debug flavour's kernel is several times slower.
+vdpa_debug_kernel && ROUNDS=${RACE_ROUNDS:-10}
 DEV=ksft-race0
 MAC=02:52:56:11:22:66
 
