@@ -89,6 +89,27 @@ static uint64_t edge(void)
 	return below(4) ? e[below(sizeof(e) / sizeof(e[0]))] : rnd() >> below(64);
 }
 
+/*
+ * The distinct outcomes seen: (kind of step, request, errno) triples, a
+ * measure of how many classes of input the kernel answered differently.
+ */
+#define OUTCOMES 8192
+static uint64_t outcomes[OUTCOMES];
+static int noutcomes;
+
+static void outcome(unsigned int kind, uint64_t request, int err)
+{
+	uint64_t key = ((uint64_t)kind << 56 ^ request << 12 ^ (uint64_t)(err & 0xfff)) | 1;
+	unsigned int i = (key * 0x9E3779B97F4A7C15ull) >> 51;
+
+	while (outcomes[i % OUTCOMES] && outcomes[i % OUTCOMES] != key)
+		i++;
+	if (!outcomes[i % OUTCOMES] && noutcomes < OUTCOMES / 2) {
+		outcomes[i % OUTCOMES] = key;
+		noutcomes++;
+	}
+}
+
 static void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void note(const char *fmt, ...)
 {
@@ -158,6 +179,7 @@ static void step_ioctl(void)
 	if (a == scratch && (_IOC_TYPE(cmd) == ';' || _IOC_NR(cmd) >= 0xA0) && below(2))
 		((uint32_t *)scratch)[0] = 16 + below(64);
 	r = ioctl(d.fd, cmd, a);
+	outcome(1, cmd, r ? errno : 0);
 	note("ioctl %#lx arg %p: %d (%d)", cmd, a, r, r ? errno : 0);
 }
 
@@ -206,6 +228,8 @@ static void step_iotlb(void)
 
 		r = write(d.fd, &msg, below(8) ? sizeof(msg) : below(sizeof(msg) + 8));
 	}
+	outcome(2, (uint64_t)type << 8 | (io & 0xfff ? 1 : 0) << 1 | (size & 0xfff ? 1 : 0),
+		r < 0 ? errno : 0);
 	note("dma asid %u iova %#llx size %#llx: %d (%d)", asid, (unsigned long long)io,
 	     (unsigned long long)size, r, r < 0 ? errno : 0);
 }
@@ -215,6 +239,7 @@ static void step_status(void)
 	uint8_t s = below(2) ? below(256) : 1u << below(8);
 	int r = set_status(&d, s);
 
+	outcome(3, s, -r);
 	note("status %#x: %d", s, r);
 }
 
@@ -236,6 +261,7 @@ static void step_config(void)
 		return;
 	}
 	r = ioctl(d.fd, below(2) ? VHOST_VDPA_GET_CONFIG : VHOST_VDPA_SET_CONFIG, c);
+	outcome(4, (uint64_t)(c->off < 64 ? c->off : 64) << 8 | (len < 64 ? len : 64), r ? errno : 0);
 	note("config off %u len %u: %d", c->off, len, r);
 }
 
@@ -278,6 +304,7 @@ static void step_vfio(void)
 	switch (below(2)) {
 	case 0:
 		r = ioctl(d.fd, VFIO_DEVICE_SET_IRQS, &set);
+		outcome(5, (uint64_t)set.s.index << 16 | set.s.flags, r ? errno : 0);
 		note("set_irqs index %u start %u count %u flags %#x: %d", set.s.index,
 		     set.s.start, set.s.count, set.s.flags, r);
 		break;
@@ -287,6 +314,7 @@ static void step_vfio(void)
 
 		p = mmap(NULL, len, below(2) ? PROT_WRITE : PROT_READ | PROT_WRITE,
 			 below(4) ? MAP_SHARED : MAP_PRIVATE, d.fd, off);
+		outcome(6, len, p == MAP_FAILED ? errno : 0);
 		if (p != MAP_FAILED)
 			munmap(p, len);
 		note("mmap %#llx + %zu: %s", (unsigned long long)off, len,
@@ -415,8 +443,9 @@ static void fuzz(void)
 		probes++;
 		nlog = 0;
 	}
-	ksft_test_result(steps == nsteps, "%s: seed %llu, %ld of %ld steps, %d probes passed\n",
-			 path, seed, steps, nsteps, probes);
+	ksft_test_result(steps == nsteps,
+			 "%s: seed %llu, %ld of %ld steps, %d distinct outcomes, %d probes passed\n",
+			 path, seed, steps, nsteps, noutcomes, probes);
 }
 
 static const struct vdpa_test tests[] = {
